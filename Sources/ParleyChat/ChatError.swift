@@ -1,0 +1,25 @@
+/// An error reply: a machine-readable code and a sentence a person understands.
+public struct ChatError: Error, Equatable, Sendable {
+    /// The `code` field of an `error` event. docs/PROTOCOL.md lists when each is sent.
+    public enum Code: String, Sendable, CaseIterable {
+        case badRequest = "bad_request"
+        case invalidNick = "invalid_nick"
+        case invalidRoom = "invalid_room"
+        case invalidText = "invalid_text"
+        case tooLarge = "too_large"
+        case notInRoom = "not_in_room"
+        case nickTaken = "nick_taken"
+        case tooManyRooms = "too_many_rooms"
+        case unavailable = "unavailable"
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public static func badRequest(_ message: String) -> ChatError { ChatError(.badRequest, message) }
+}

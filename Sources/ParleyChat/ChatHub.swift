@@ -1,0 +1,268 @@
+import NIOCore
+public import ParleyCore
+
+/// Identifies one WebSocket connection for as long as it is open.
+public typealias ConnectionID = UInt64
+
+/// Where the acknowledgement of a `say` goes once its message is committed.
+public struct AckTarget: Sendable {
+    public var connection: ConnectionID
+    public var ref: String?
+}
+
+/// The in-memory state of the chat: open connections, their nicks, the rooms and who is in them.
+/// It fans committed messages out to room members.
+///
+/// A member joins in two steps so that the switch from replayed history to live messages has no
+/// gap and no duplicate: ``beginJoin(_:room:nick:)`` starts collecting the room's live messages
+/// for the member, the caller reads history from the store, and
+/// ``completeJoin(_:room:history:since:ref:)`` sends `joined`, the history, then the collected
+/// messages that the history does not already hold. Each member remembers the newest id it was
+/// sent, so a message committed before the history was read but delivered after is not sent twice.
+public actor ChatHub {
+    /// The most rooms one connection may be in.
+    public let maxRoomsPerConnection: Int
+
+    private var connections: [ConnectionID: Connection] = [:]
+    private var rooms: [RoomName: Room] = [:]
+    /// Case-folded nick → the connection that holds it.
+    private var nickOwners: [String: ConnectionID] = [:]
+    private var nextConnectionID: ConnectionID = 1
+    private var accepting = true
+    private var emptyWaiters: [CheckedContinuation<Void, Never>] = []
+
+    public init(maxRoomsPerConnection: Int = 100) {
+        self.maxRoomsPerConnection = maxRoomsPerConnection
+    }
+
+    // MARK: Connections
+
+    /// Registers a new connection, or returns `nil` once the hub is shutting down.
+    public func connect(outbox: Outbox) -> ConnectionID? {
+        guard accepting else { return nil }
+        let id = nextConnectionID
+        nextConnectionID += 1
+        connections[id] = Connection(outbox: outbox)
+        return id
+    }
+
+    /// Forgets a closed connection: it leaves all its rooms (the others see `presence` leave)
+    /// and its nick becomes free.
+    public func disconnect(_ id: ConnectionID) {
+        guard let connection = connections.removeValue(forKey: id) else { return }
+        for roomName in connection.rooms {
+            removeMember(id, from: roomName)
+        }
+        if let nick = connection.nick, nickOwners[nick.key] == id {
+            nickOwners.removeValue(forKey: nick.key)
+        }
+        if connections.isEmpty {
+            for waiter in emptyWaiters { waiter.resume() }
+            emptyWaiters.removeAll()
+        }
+    }
+
+    /// Stops accepting connections and closes every open one with `reason`, after the frames
+    /// already queued for it.
+    public func closeAll(_ reason: CloseReason) {
+        accepting = false
+        for connection in connections.values {
+            connection.outbox.close(reason)
+        }
+    }
+
+    /// Returns once every connection has disconnected.
+    public func waitUntilEmpty() async {
+        if connections.isEmpty { return }
+        await withCheckedContinuation { emptyWaiters.append($0) }
+    }
+
+    public var connectionCount: Int { connections.count }
+
+    // MARK: Rooms
+
+    /// First step of a join: claims the nick on the connection's first join, checks the room
+    /// limit, and starts collecting the room's live messages for the member.
+    /// - Returns: the connection's nick.
+    public func beginJoin(_ id: ConnectionID, room roomName: RoomName, nick requested: Nick?) throws(ChatError) -> Nick
+    {
+        guard var connection = connections[id] else {
+            throw ChatError(.unavailable, "The connection is closing.")
+        }
+        if !connection.rooms.contains(roomName) && connection.rooms.count >= maxRoomsPerConnection {
+            throw ChatError(.tooManyRooms, "A connection may be in at most \(maxRoomsPerConnection) rooms.")
+        }
+        let nick: Nick
+        if let current = connection.nick {
+            if let requested, requested != current {
+                throw ChatError.badRequest(
+                    "This connection's nick is \(current.value); a nick cannot change while connected."
+                )
+            }
+            nick = current
+        } else {
+            guard let requested else {
+                throw ChatError.badRequest("The first join of a connection needs a \"nick\".")
+            }
+            if let owner = nickOwners[requested.key], owner != id {
+                throw ChatError(.nickTaken, "The nick \(requested.value) is in use; pick another.")
+            }
+            nickOwners[requested.key] = id
+            connection.nick = requested
+            nick = requested
+        }
+        connection.rooms.insert(roomName)
+        connections[id] = connection
+
+        let room = rooms[roomName] ?? Room()
+        rooms[roomName] = room
+        if let member = room.members[id] {
+            member.pending = member.pending ?? []
+        } else {
+            room.members[id] = Member(nick: nick, outbox: connection.outbox)
+        }
+        return nick
+    }
+
+    /// Second step of a join: sends `joined`, the `history` event, and the live messages
+    /// collected since ``beginJoin(_:room:nick:)`` that come after the history; from then on the
+    /// member gets the room's messages as they are committed.
+    ///
+    /// - Parameter since: the id the client said it has seen, if it gave one.
+    public func completeJoin(
+        _ id: ConnectionID,
+        room roomName: RoomName,
+        history: HistorySlice,
+        since: Int64?,
+        ref: String?
+    ) {
+        guard let room = rooms[roomName], let member = room.members[id], let pending = member.pending else {
+            return
+        }
+        let isNewMember = !member.isVisible
+        member.pending = nil
+        member.isVisible = true
+        let replayedUpTo = max(history.messages.last?.id ?? 0, since ?? 0, member.lastSentID)
+
+        let members = room.members.values.filter(\.isVisible).map(\.nick.value)
+            .sorted { $0.lowercased() < $1.lowercased() }
+        member.outbox.send(ServerEvent.joined(room: roomName, nick: member.nick, members: members, ref: ref))
+        member.outbox.send(ServerEvent.history(room: roomName, slice: history, ref: nil))
+        member.lastSentID = replayedUpTo
+        for (messageID, frame) in pending where messageID > member.lastSentID {
+            member.outbox.send(frame)
+            member.lastSentID = messageID
+        }
+        if isNewMember {
+            broadcastPresence(room: roomName, nick: member.nick, event: "join", except: id)
+        }
+    }
+
+    /// Undoes ``beginJoin(_:room:nick:)`` when the history could not be read.
+    public func abortJoin(_ id: ConnectionID, room roomName: RoomName) {
+        guard let member = rooms[roomName]?.members[id], member.pending != nil else { return }
+        if member.isVisible {
+            // A rejoin of a room the member was already in: it stays in, and catches up on what
+            // was collected meanwhile.
+            let pending = member.pending ?? []
+            member.pending = nil
+            for (messageID, frame) in pending where messageID > member.lastSentID {
+                member.outbox.send(frame)
+                member.lastSentID = messageID
+            }
+        } else {
+            connections[id]?.rooms.remove(roomName)
+            removeMember(id, from: roomName)
+        }
+    }
+
+    /// Takes the connection out of a room and sends it `left`.
+    public func leave(_ id: ConnectionID, room roomName: RoomName, ref: String?) throws(ChatError) {
+        guard var connection = connections[id], connection.rooms.contains(roomName) else {
+            throw ChatError(.notInRoom, "You are not in \(roomName.value).")
+        }
+        connection.rooms.remove(roomName)
+        connections[id] = connection
+        removeMember(id, from: roomName)
+        connection.outbox.send(ServerEvent.left(room: roomName, ref: ref))
+    }
+
+    /// How many connections are in each room that has any.
+    public func memberCounts() -> [RoomName: Int] {
+        rooms.mapValues { room in room.members.values.count(where: \.isVisible) }
+    }
+
+    // MARK: Fan-out
+
+    /// Sends committed messages to their rooms' members, in the order given (which is commit
+    /// order, so ids ascend within each room), and acknowledges each to its sender.
+    public func deliver(_ committed: [(message: ChatMessage, ack: AckTarget)]) {
+        for (message, ack) in committed {
+            if let room = rooms[message.room] {
+                let frame = ServerEvent.message(message)
+                for member in room.members.values {
+                    if member.pending != nil {
+                        member.pending!.append((message.id, frame))
+                    } else if message.id > member.lastSentID {
+                        member.outbox.send(frame)
+                        member.lastSentID = message.id
+                    }
+                }
+            }
+            connections[ack.connection]?.outbox.send(ServerEvent.ack(id: message.id, ref: ack.ref))
+        }
+    }
+
+    /// Tells each sender that its message could not be stored.
+    public func reject(_ acks: [AckTarget], _ error: ChatError) {
+        for ack in acks {
+            connections[ack.connection]?.outbox.send(ServerEvent.error(error, ref: ack.ref))
+        }
+    }
+
+    // MARK: Internals
+
+    private func removeMember(_ id: ConnectionID, from roomName: RoomName) {
+        guard let room = rooms[roomName], let member = room.members.removeValue(forKey: id) else { return }
+        if room.members.isEmpty {
+            rooms.removeValue(forKey: roomName)
+        } else if member.isVisible {
+            broadcastPresence(room: roomName, nick: member.nick, event: "leave", except: id)
+        }
+    }
+
+    private func broadcastPresence(room roomName: RoomName, nick: Nick, event: String, except: ConnectionID) {
+        guard let room = rooms[roomName] else { return }
+        let frame = ServerEvent.presence(room: roomName, nick: nick, event: event)
+        for (memberID, member) in room.members where memberID != except && member.pending == nil {
+            member.outbox.send(frame)
+        }
+    }
+
+    private struct Connection {
+        let outbox: Outbox
+        var nick: Nick?
+        var rooms: Set<RoomName> = []
+    }
+
+    /// Members are reference types so that fan-out can update each one's watermark in place.
+    private final class Room {
+        var members: [ConnectionID: Member] = [:]
+    }
+
+    private final class Member {
+        let nick: Nick
+        let outbox: Outbox
+        /// The newest message id this member was sent or replayed.
+        var lastSentID: Int64 = 0
+        /// While joining: live messages collected until the history has been sent.
+        var pending: [(Int64, ByteBuffer)]? = []
+        /// Whether the other members know about this member (its first join completed).
+        var isVisible = false
+
+        init(nick: Nick, outbox: Outbox) {
+            self.nick = nick
+            self.outbox = outbox
+        }
+    }
+}

@@ -1,0 +1,80 @@
+public import Logging
+public import ParleyCore
+public import ServiceLifecycle
+
+/// Settings of the chat itself, independent of any transport.
+public struct ChatConfiguration: Sendable {
+    /// Messages replayed on a join without `since`.
+    public var historyOnJoin: Int
+    /// The most rooms one connection may be in.
+    public var maxRoomsPerConnection: Int
+    /// The most frames waiting for one connection before it is closed as a slow consumer.
+    public var outboxCapacity: Int
+
+    public init(historyOnJoin: Int = 50, maxRoomsPerConnection: Int = 100, outboxCapacity: Int = 4096) {
+        self.historyOnJoin = historyOnJoin
+        self.maxRoomsPerConnection = maxRoomsPerConnection
+        self.outboxCapacity = outboxCapacity
+    }
+}
+
+/// The chat, ready for a transport to attach connections to: the hub, the commit pipeline and
+/// the store, and the services that must run for them.
+public final class ChatService: Sendable {
+    public let configuration: ChatConfiguration
+    public let store: any MessageStore
+    public let hub: ChatHub
+    public let pipeline: CommitPipeline
+    let logger: Logger
+
+    public init(store: any MessageStore, configuration: ChatConfiguration = ChatConfiguration(), logger: Logger) {
+        self.configuration = configuration
+        self.store = store
+        self.logger = logger
+        self.hub = ChatHub(maxRoomsPerConnection: configuration.maxRoomsPerConnection)
+        self.pipeline = CommitPipeline(store: store, hub: hub, logger: logger)
+    }
+
+    /// A newly opened connection: its command router and the frames to write to it.
+    public struct Connection: Sendable {
+        public var session: ChatSession
+        public var outgoing: AsyncStream<OutboundItem>
+    }
+
+    /// Registers a new connection, or returns `nil` when the server is shutting down.
+    public func connect() async -> Connection? {
+        let (outbox, outgoing) = Outbox.make(capacity: configuration.outboxCapacity)
+        guard let id = await hub.connect(outbox: outbox) else { return nil }
+        return Connection(session: ChatSession(connectionID: id, outbox: outbox, chat: self), outgoing: outgoing)
+    }
+
+    /// Forgets a connection that closed.
+    public func disconnect(_ id: ConnectionID) async {
+        await hub.disconnect(id)
+    }
+
+    /// The service that commits messages. Run it before the transport and stop it after, so that
+    /// whatever was accepted gets committed.
+    public var commitService: any Service { pipeline }
+
+    /// The service that, on graceful shutdown, commits what was accepted and then closes every
+    /// connection with 1001 (going away). Run it after the transport so it stops first.
+    public var drainService: any Service { ConnectionDrainer(chat: self) }
+}
+
+/// Closes all connections cleanly when graceful shutdown begins.
+struct ConnectionDrainer: Service {
+    let chat: ChatService
+
+    func run() async throws {
+        do {
+            try await gracefulShutdown()
+        } catch {
+            return  // cancelled: the group is going down without a graceful phase
+        }
+        chat.logger.info("Shutting down: committing accepted messages and closing connections")
+        await chat.pipeline.flush()
+        await chat.hub.closeAll(.goingAway)
+        await chat.hub.waitUntilEmpty()
+    }
+}

@@ -1,0 +1,97 @@
+import Logging
+import ParleyCore
+
+/// The command router of one connection: decodes each text frame into a command, checks it
+/// against the connection's state, and answers through the connection's outbox.
+///
+/// Commands of one connection run one at a time, in order. A `say` only queues its message for
+/// the commit pipeline, so a client may have many in flight; its `ack` comes once it is stored.
+public struct ChatSession: Sendable {
+    public let connectionID: ConnectionID
+    private let outbox: Outbox
+    private let chat: ChatService
+    private var nick: Nick?
+    private var rooms: Set<RoomName> = []
+
+    init(connectionID: ConnectionID, outbox: Outbox, chat: ChatService) {
+        self.connectionID = connectionID
+        self.outbox = outbox
+        self.chat = chat
+    }
+
+    /// Handles one complete text message from the client.
+    public mutating func handle(_ text: String) async {
+        let decoded = ClientCommand.decode(text)
+        switch decoded.command {
+        case .failure(let error):
+            outbox.send(ServerEvent.error(error, ref: decoded.ref))
+        case .success(let command):
+            do throws(ChatError) {
+                try await run(command, ref: decoded.ref)
+            } catch {
+                outbox.send(ServerEvent.error(error, ref: decoded.ref))
+            }
+        }
+    }
+
+    private mutating func run(_ command: ClientCommand, ref: String?) async throws(ChatError) {
+        switch command {
+        case .join(let room, let requestedNick, let since):
+            try await join(room, nick: requestedNick, since: since, ref: ref)
+        case .say(let room, let text):
+            guard let nick, rooms.contains(room) else {
+                throw ChatError(.notInRoom, "Join \(room.value) before saying something there.")
+            }
+            let accepted = await chat.pipeline.submit(
+                room: room,
+                nick: nick,
+                text: text,
+                ack: AckTarget(connection: connectionID, ref: ref)
+            )
+            if !accepted { throw ChatError(.unavailable, "The server is shutting down.") }
+        case .leave(let room):
+            try await chat.hub.leave(connectionID, room: room, ref: ref)
+            rooms.remove(room)
+        case .history(let room, let page):
+            let slice = try await readHistory(room, page)
+            outbox.send(ServerEvent.history(room: room, slice: slice, ref: ref))
+        case .ping:
+            outbox.send(ServerEvent.pong(ref: ref))
+        }
+    }
+
+    private mutating func join(
+        _ room: RoomName,
+        nick requestedNick: Nick?,
+        since: Int64?,
+        ref: String?
+    ) async throws(ChatError) {
+        nick = try await chat.hub.beginJoin(connectionID, room: room, nick: requestedNick)
+        let page: HistoryPage? =
+            if let since {
+                .after(id: since, limit: ProtocolLimits.maxSinceReplay)
+            } else if chat.configuration.historyOnJoin > 0 {
+                .latest(limit: chat.configuration.historyOnJoin)
+            } else {
+                nil
+            }
+        var slice = HistorySlice(messages: [], truncated: false)
+        do throws(ChatError) {
+            if let page { slice = try await readHistory(room, page) }
+        } catch {
+            await chat.hub.abortJoin(connectionID, room: room)
+            throw error
+        }
+        await chat.hub.completeJoin(connectionID, room: room, history: slice, since: since, ref: ref)
+        rooms.insert(room)
+    }
+
+    private func readHistory(_ room: RoomName, _ page: HistoryPage) async throws(ChatError) -> HistorySlice {
+        do {
+            return try await chat.store.history(of: room, page)
+        } catch {
+            chat.logger.warning("Reading history of \(room.value) failed: \(error)")
+            throw ChatError(.unavailable, "History cannot be read right now; try again shortly.")
+        }
+    }
+}

@@ -1,0 +1,171 @@
+import Foundation
+public import ParleyCore
+
+/// A command from a client, validated field by field. Session state (is the client in the room,
+/// is the nick free) is checked later by ``ChatSession``.
+public enum ClientCommand: Equatable, Sendable {
+    case join(room: RoomName, nick: Nick?, since: Int64?)
+    case say(room: RoomName, text: MessageText)
+    case leave(room: RoomName)
+    case history(room: RoomName, page: HistoryPage)
+    case ping
+}
+
+/// One decoded frame: the command, or the error to answer it with, and the `ref` to echo.
+public struct DecodedCommand: Sendable {
+    public var ref: String?
+    public var command: Result<ClientCommand, ChatError>
+}
+
+/// Limits of protocol v1 that the decoder enforces.
+public enum ProtocolLimits {
+    /// The longest `ref`, in Unicode scalars.
+    public static let maxRefLength = 64
+    /// The most messages one `history` command may ask for, and its default.
+    public static let maxHistoryLimit = 200
+    public static let defaultHistoryLimit = 50
+    /// The most messages replayed after `since` in the `history` event that follows `joined`.
+    public static let maxSinceReplay = 1000
+}
+
+extension ClientCommand {
+    /// Decodes one text frame. Never throws: every input yields a command or an error to send.
+    public static func decode(_ text: String) -> DecodedCommand {
+        let raw: RawCommand
+        do {
+            raw = try JSONDecoder().decode(RawCommand.self, from: Data(text.utf8))
+        } catch {
+            return DecodedCommand(
+                ref: nil,
+                command: .failure(.badRequest("A command must be one JSON object, like {\"type\":\"ping\"}."))
+            )
+        }
+        if let problem = raw.refProblem {
+            return DecodedCommand(ref: nil, command: .failure(.badRequest(problem)))
+        }
+        return DecodedCommand(ref: raw.ref, command: Result { () throws(ChatError) in try raw.command() })
+    }
+}
+
+/// Every field any command may carry, each decoded on its own so that one mistyped field is
+/// reported by name and the `ref` can still be echoed.
+private struct RawCommand: Decodable {
+    enum Key: String, CodingKey {
+        case type, ref, room, nick, since, text, before, after, limit
+    }
+
+    var type: String?
+    var ref: String?
+    var room: String?
+    var nick: String?
+    var text: String?
+    var since: Int64?
+    var before: Int64?
+    var after: Int64?
+    var limit: Int?
+    var refProblem: String?
+    var fieldProblem: String?
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: Key.self)
+        do {
+            ref = try container.decodeIfPresent(String.self, forKey: .ref)
+            if let ref, ref.unicodeScalars.count > ProtocolLimits.maxRefLength {
+                self.ref = nil
+                refProblem = "ref must be at most \(ProtocolLimits.maxRefLength) characters."
+            }
+        } catch {
+            refProblem = "ref must be a string."
+        }
+        type = decodeField(container, .type, as: String.self, kind: "a string")
+        room = decodeField(container, .room, as: String.self, kind: "a string")
+        nick = decodeField(container, .nick, as: String.self, kind: "a string")
+        text = decodeField(container, .text, as: String.self, kind: "a string")
+        since = decodeField(container, .since, as: Int64.self, kind: "an integer")
+        before = decodeField(container, .before, as: Int64.self, kind: "an integer")
+        after = decodeField(container, .after, as: Int64.self, kind: "an integer")
+        limit = decodeField(container, .limit, as: Int.self, kind: "an integer")
+    }
+
+    private mutating func decodeField<T: Decodable>(
+        _ container: KeyedDecodingContainer<Key>,
+        _ key: Key,
+        as type: T.Type,
+        kind: String
+    ) -> T? {
+        do {
+            return try container.decodeIfPresent(T.self, forKey: key)
+        } catch {
+            if fieldProblem == nil { fieldProblem = "\(key.stringValue) must be \(kind)." }
+            return nil
+        }
+    }
+
+    func command() throws(ChatError) -> ClientCommand {
+        guard let type else {
+            throw ChatError.badRequest(fieldProblem ?? "Every command needs a \"type\".")
+        }
+        if let fieldProblem { throw ChatError.badRequest(fieldProblem) }
+        switch type {
+        case "join":
+            let room = try requireRoom()
+            var validNick: Nick?
+            if let nick {
+                guard let parsed = Nick(nick) else {
+                    throw ChatError(
+                        .invalidNick,
+                        "A nick is 1-\(Nick.maxLength) letters, digits, \"_\" or \"-\"."
+                    )
+                }
+                validNick = parsed
+            }
+            if let since, since < 0 { throw ChatError.badRequest("since must be 0 or more.") }
+            return .join(room: room, nick: validNick, since: since)
+        case "say":
+            let room = try requireRoom()
+            guard let text else { throw ChatError.badRequest("say needs a \"text\".") }
+            switch MessageText.validate(text) {
+            case .success(let valid):
+                return .say(room: room, text: valid)
+            case .failure(.tooLong):
+                throw ChatError(.tooLarge, "A message may have at most \(MessageText.maxLength) characters.")
+            case .failure(.empty), .failure(.blank):
+                throw ChatError(.invalidText, "A message cannot be empty or blank.")
+            case .failure(.controlCharacter):
+                throw ChatError(.invalidText, "A message cannot contain control characters other than newline and tab.")
+            }
+        case "leave":
+            return .leave(room: try requireRoom())
+        case "history":
+            let room = try requireRoom()
+            let limit = self.limit ?? ProtocolLimits.defaultHistoryLimit
+            guard (1...ProtocolLimits.maxHistoryLimit).contains(limit) else {
+                throw ChatError.badRequest("limit must be between 1 and \(ProtocolLimits.maxHistoryLimit).")
+            }
+            switch (before, after) {
+            case (nil, nil):
+                return .history(room: room, page: .latest(limit: limit))
+            case (let before?, nil):
+                guard before >= 0 else { throw ChatError.badRequest("before must be 0 or more.") }
+                return .history(room: room, page: .before(id: before, limit: limit))
+            case (nil, let after?):
+                guard after >= 0 else { throw ChatError.badRequest("after must be 0 or more.") }
+                return .history(room: room, page: .after(id: after, limit: limit))
+            case (_?, _?):
+                throw ChatError.badRequest("history takes \"before\" or \"after\", not both.")
+            }
+        case "ping":
+            return .ping
+        default:
+            throw ChatError.badRequest("Unknown command type. Known types: join, say, leave, history, ping.")
+        }
+    }
+
+    private func requireRoom() throws(ChatError) -> RoomName {
+        guard let room else { throw ChatError.badRequest("This command needs a \"room\".") }
+        guard let valid = RoomName(room) else {
+            throw ChatError(.invalidRoom, "A room name is 1-\(RoomName.maxLength) letters, digits, \"_\" or \"-\".")
+        }
+        return valid
+    }
+}

@@ -1,0 +1,109 @@
+import NIOCore
+
+/// Writes JSON straight into a `ByteBuffer`: server events have a fixed shape, so they are
+/// written field by field instead of going through `JSONEncoder` and an intermediate `Data`.
+struct JSONWriter {
+    private(set) var buffer: ByteBuffer
+    private var needsComma = false
+
+    init(capacity: Int = 128) {
+        buffer = ByteBufferAllocator().buffer(capacity: capacity)
+    }
+
+    mutating func beginObject() {
+        separate()
+        buffer.writeInteger(UInt8(ascii: "{"))
+        needsComma = false
+    }
+
+    mutating func endObject() {
+        buffer.writeInteger(UInt8(ascii: "}"))
+        needsComma = true
+    }
+
+    mutating func beginArray(_ key: String) {
+        self.key(key)
+        buffer.writeInteger(UInt8(ascii: "["))
+        needsComma = false
+    }
+
+    mutating func endArray() {
+        buffer.writeInteger(UInt8(ascii: "]"))
+        needsComma = true
+    }
+
+    mutating func field(_ key: String, _ value: String) {
+        self.key(key)
+        writeString(value)
+        needsComma = true
+    }
+
+    mutating func field(_ key: String, _ value: Int64) {
+        self.key(key)
+        buffer.writeString(String(value))
+        needsComma = true
+    }
+
+    mutating func field(_ key: String, _ value: Bool) {
+        self.key(key)
+        buffer.writeStaticString(value ? "true" : "false")
+        needsComma = true
+    }
+
+    /// Writes `"key":value` only when `value` is present.
+    mutating func optionalField(_ key: String, _ value: String?) {
+        if let value { field(key, value) }
+    }
+
+    /// An array element that is a string.
+    mutating func element(_ value: String) {
+        separate()
+        writeString(value)
+        needsComma = true
+    }
+
+    private mutating func key(_ key: String) {
+        separate()
+        writeString(key)
+        buffer.writeInteger(UInt8(ascii: ":"))
+    }
+
+    private mutating func separate() {
+        if needsComma { buffer.writeInteger(UInt8(ascii: ",")) }
+    }
+
+    /// A JSON string: quotes, backslashes and control characters escaped, everything else as
+    /// UTF-8.
+    private mutating func writeString(_ string: String) {
+        buffer.writeInteger(UInt8(ascii: "\""))
+        var pendingStart = string.utf8.startIndex
+        let utf8 = string.utf8
+        var index = utf8.startIndex
+        while index != utf8.endIndex {
+            let byte = utf8[index]
+            if byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                buffer.writeBytes(utf8[pendingStart..<index])
+                writeEscape(byte)
+                pendingStart = utf8.index(after: index)
+            }
+            index = utf8.index(after: index)
+        }
+        buffer.writeBytes(utf8[pendingStart..<utf8.endIndex])
+        buffer.writeInteger(UInt8(ascii: "\""))
+    }
+
+    private mutating func writeEscape(_ byte: UInt8) {
+        switch byte {
+        case UInt8(ascii: "\""): buffer.writeStaticString("\\\"")
+        case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
+        case UInt8(ascii: "\n"): buffer.writeStaticString("\\n")
+        case UInt8(ascii: "\r"): buffer.writeStaticString("\\r")
+        case UInt8(ascii: "\t"): buffer.writeStaticString("\\t")
+        default:
+            let hex: [UInt8] = Array("0123456789abcdef".utf8)
+            buffer.writeStaticString("\\u00")
+            buffer.writeInteger(hex[Int(byte >> 4)])
+            buffer.writeInteger(hex[Int(byte & 0xF)])
+        }
+    }
+}

@@ -1,0 +1,112 @@
+public import NIOCore
+public import ParleyCore
+
+/// Events the server sends, each encoded once into the bytes of one text frame.
+///
+/// A broadcast `message` is encoded once and the same buffer goes to every recipient.
+public enum ServerEvent {
+    public static func joined(room: RoomName, nick: Nick, members: [String], ref: String?) -> ByteBuffer {
+        var json = JSONWriter()
+        json.beginObject()
+        json.field("type", "joined")
+        json.field("room", room.value)
+        json.field("nick", nick.value)
+        json.beginArray("members")
+        for member in members { json.element(member) }
+        json.endArray()
+        json.optionalField("ref", ref)
+        json.endObject()
+        return json.buffer
+    }
+
+    public static func history(room: RoomName, slice: HistorySlice, ref: String?) -> ByteBuffer {
+        var json = JSONWriter(capacity: 64 + slice.messages.count * 128)
+        json.beginObject()
+        json.field("type", "history")
+        json.field("room", room.value)
+        json.beginArray("messages")
+        for message in slice.messages { writeMessage(message, into: &json) }
+        json.endArray()
+        json.field("truncated", slice.truncated)
+        json.optionalField("ref", ref)
+        json.endObject()
+        return json.buffer
+    }
+
+    public static func message(_ message: ChatMessage) -> ByteBuffer {
+        var json = JSONWriter(capacity: 96 + message.text.utf8.count)
+        writeMessage(message, into: &json)
+        return json.buffer
+    }
+
+    public static func ack(id: Int64, ref: String?) -> ByteBuffer {
+        var json = JSONWriter(capacity: 48)
+        json.beginObject()
+        json.field("type", "ack")
+        json.optionalField("ref", ref)
+        json.field("id", id)
+        json.endObject()
+        return json.buffer
+    }
+
+    public static func left(room: RoomName, ref: String?) -> ByteBuffer {
+        var json = JSONWriter(capacity: 48)
+        json.beginObject()
+        json.field("type", "left")
+        json.field("room", room.value)
+        json.optionalField("ref", ref)
+        json.endObject()
+        return json.buffer
+    }
+
+    public static func pong(ref: String?) -> ByteBuffer {
+        var json = JSONWriter(capacity: 32)
+        json.beginObject()
+        json.field("type", "pong")
+        json.optionalField("ref", ref)
+        json.endObject()
+        return json.buffer
+    }
+
+    /// Someone joined or left a room (`event` is `join` or `leave`).
+    public static func presence(room: RoomName, nick: Nick, event: String) -> ByteBuffer {
+        var json = JSONWriter(capacity: 64)
+        json.beginObject()
+        json.field("type", "presence")
+        json.field("room", room.value)
+        json.field("nick", nick.value)
+        json.field("event", event)
+        json.endObject()
+        return json.buffer
+    }
+
+    public static func error(_ error: ChatError, ref: String?) -> ByteBuffer {
+        var json = JSONWriter(capacity: 96)
+        json.beginObject()
+        json.field("type", "error")
+        json.field("code", error.code.rawValue)
+        json.field("message", error.message)
+        json.optionalField("ref", ref)
+        json.endObject()
+        return json.buffer
+    }
+
+    /// `string` as a JSON string literal, quotes included.
+    public static func jsonString(_ string: String) -> String {
+        var json = JSONWriter(capacity: string.utf8.count + 2)
+        json.element(string)
+        return String(buffer: json.buffer)
+    }
+
+    /// A `message` object: the live event, an element of `history`, and of the HTTP API's pages.
+    static func writeMessage(_ message: ChatMessage, into json: inout JSONWriter) {
+        json.beginObject()
+        json.field("type", "message")
+        json.field("room", message.room.value)
+        json.field("id", message.id)
+        json.field("nick", message.nick)
+        json.field("text", message.text)
+        json.field("ts", Timestamp.iso8601(milliseconds: message.createdAt))
+        json.endObject()
+    }
+}

@@ -1,0 +1,58 @@
+/// Which slice of a room's history to read.
+public enum HistoryPage: Sendable, Equatable {
+    /// The newest `limit` messages.
+    case latest(limit: Int)
+    /// The newest `limit` messages with an id below `id`.
+    case before(id: Int64, limit: Int)
+    /// The oldest `limit` messages with an id above `id`.
+    case after(id: Int64, limit: Int)
+
+    public var limit: Int {
+        switch self {
+        case .latest(let limit), .before(_, let limit), .after(_, let limit): limit
+        }
+    }
+}
+
+/// A page of history, oldest message first.
+public struct HistorySlice: Sendable, Equatable {
+    public var messages: [ChatMessage]
+    /// More messages lie beyond the page in the direction it was read: older ones for
+    /// ``HistoryPage/latest(limit:)`` and ``HistoryPage/before(id:limit:)``, newer ones
+    /// for ``HistoryPage/after(id:limit:)``.
+    public var truncated: Bool
+
+    public init(messages: [ChatMessage], truncated: Bool) {
+        self.messages = messages
+        self.truncated = truncated
+    }
+}
+
+/// What the store knows about one room.
+public struct StoredRoom: Sendable, Equatable {
+    public var name: RoomName
+    public var messageCount: Int
+    /// The id of the newest message ever stored in the room (0 when none).
+    public var lastID: Int64
+
+    public init(name: RoomName, messageCount: Int, lastID: Int64) {
+        self.name = name
+        self.messageCount = messageCount
+        self.lastID = lastID
+    }
+}
+
+/// Durable chat history.
+///
+/// Implementations assign each room's ids in sequence and make a batch durable before `append`
+/// returns: the chat server acknowledges and broadcasts a message only after that.
+public protocol MessageStore: Sendable {
+    /// Stores `drafts` in one transaction, in order, and returns them with their ids.
+    func append(_ drafts: [MessageDraft]) async throws -> [ChatMessage]
+
+    /// Reads one page of a room's history.
+    func history(of room: RoomName, _ page: HistoryPage) async throws -> HistorySlice
+
+    /// Every room that has ever stored a message.
+    func rooms() async throws -> [StoredRoom]
+}

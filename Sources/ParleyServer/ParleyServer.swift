@@ -1,0 +1,67 @@
+import Hummingbird
+public import Logging
+import ParleyChat
+import ParleyStore
+import ServiceLifecycle
+import UnixSignals
+
+/// A complete Parley server: the store, the chat and the HTTP/WebSocket application, run as one
+/// service group.
+///
+/// Shutdown runs in reverse order of start: on SIGINT or SIGTERM the connections are closed
+/// first (after everything accepted is committed, with close code 1001), then the HTTP server
+/// stops, and the commit pipeline goes last so that nothing accepted is lost.
+public struct ParleyServer: Sendable {
+    public let configuration: ServerConfiguration
+    private let group: ServiceGroup
+    private let store: SQLiteMessageStore
+
+    /// Opens the database (creating and migrating it) and reads the web root.
+    ///
+    /// - Parameters:
+    ///   - handlesSignals: whether SIGTERM and SIGINT start a graceful shutdown (tests run
+    ///     several servers in one process and stop each with ``shutDown()``).
+    ///   - onRunning: called with the bound port once the server accepts connections.
+    public init(
+        configuration: ServerConfiguration,
+        logger: Logger,
+        handlesSignals: Bool = true,
+        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) throws {
+        self.configuration = configuration
+        let store = try SQLiteMessageStore(
+            path: configuration.databasePath,
+            options: .init(synchronousFull: configuration.synchronousFull)
+        )
+        self.store = store
+        let files = try StaticFiles(root: configuration.webRoot, logger: logger)
+        let chat = ChatService(
+            store: store,
+            configuration: ChatConfiguration(historyOnJoin: configuration.historyOnJoin),
+            logger: logger
+        )
+        let host = configuration.host
+        let application = buildApplication(configuration, chat: chat, files: files, logger: logger) { port in
+            let shownHost = host.contains(":") ? "[\(host)]" : host
+            logger.info("Parley is running: open http://\(shownHost):\(port)/")
+            await onRunning(port)
+        }
+        self.group = ServiceGroup(
+            configuration: .init(
+                services: [chat.commitService, application, chat.drainService],
+                gracefulShutdownSignals: handlesSignals ? [.sigterm, .sigint] : [],
+                logger: logger
+            )
+        )
+    }
+
+    /// Runs until graceful shutdown (a signal, or ``shutDown()``) has finished.
+    public func run() async throws {
+        try await group.run()
+    }
+
+    /// Starts the same orderly shutdown a SIGTERM starts.
+    public func shutDown() async {
+        await group.triggerGracefulShutdown()
+    }
+}

@@ -1,0 +1,30 @@
+/// Everything `parley serve` can be told.
+public struct ServerConfiguration: Sendable {
+    public var host: String
+    /// 0 picks a free port; the server logs the one it got.
+    public var port: Int
+    /// The SQLite database file, created on first start.
+    public var databasePath: String
+    /// The folder the chat page is served from.
+    public var webRoot: String
+    /// Messages replayed on a join without `since`.
+    public var historyOnJoin: Int
+    /// `PRAGMA synchronous = FULL` (an acknowledged message survives power loss) or NORMAL.
+    public var synchronousFull: Bool
+
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 8080,
+        databasePath: String = "parley.sqlite",
+        webRoot: String = "web",
+        historyOnJoin: Int = 50,
+        synchronousFull: Bool = true
+    ) {
+        self.host = host
+        self.port = port
+        self.databasePath = databasePath
+        self.webRoot = webRoot
+        self.historyOnJoin = historyOnJoin
+        self.synchronousFull = synchronousFull
+    }
+}

@@ -1,0 +1,88 @@
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import NIOWebSocket
+import ParleyChat
+
+/// Connects one WebSocket to the chat: its reader turns frames into messages for the
+/// connection's ``ChatSession``, its writer drains the connection's outbox into the socket.
+/// Only these two tasks touch the socket.
+struct WebSocketTransport: Sendable {
+    let chat: ChatService
+    let limits: MessageAssembler.Limits
+
+    func handle(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger) async {
+        guard let connection = await chat.connect() else {
+            try? await outbound.close(.goingAway, reason: CloseReason.goingAway.reason)
+            return
+        }
+        let id = connection.session.connectionID
+        logger.debug("WebSocket connection opened", metadata: ["parley.connection": "\(id)"])
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await Self.write(connection.outgoing, to: outbound, logger: logger)
+            }
+            group.addTask {
+                var session = connection.session
+                await self.read(inbound, outbound: outbound, session: &session, logger: logger)
+            }
+            // Whichever side ends first ends the connection: the client closed or broke a rule,
+            // or the server closed it (shutdown, slow consumer).
+            await group.next()
+            group.cancelAll()
+        }
+        await chat.disconnect(id)
+        logger.debug("WebSocket connection closed", metadata: ["parley.connection": "\(id)"])
+    }
+
+    private func read(
+        _ inbound: WebSocketInboundStream,
+        outbound: WebSocketOutboundWriter,
+        session: inout ChatSession,
+        logger: Logger
+    ) async {
+        var assembler = MessageAssembler(limits: limits)
+        var frames = inbound.makeAsyncIterator()
+        do {
+            while let frame = try await frames.next() {
+                switch assembler.add(frame) {
+                case .incomplete:
+                    continue
+                case .text(let text):
+                    await session.handle(text)
+                case .violation(let code, let reason):
+                    logger.debug("Closing a connection that broke a frame rule: \(reason)")
+                    try await outbound.close(code, reason: reason)
+                    return
+                }
+            }
+        } catch {
+            logger.debug("WebSocket read ended: \(error)")
+        }
+    }
+
+    private static func write(
+        _ outgoing: AsyncStream<OutboundItem>,
+        to outbound: WebSocketOutboundWriter,
+        logger: Logger
+    ) async {
+        do {
+            for await item in outgoing {
+                switch item {
+                case .text(let bytes):
+                    try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: bytes)))
+                case .close(let reason):
+                    try await outbound.close(WebSocketErrorCode(codeNumber: Int(reason.code)), reason: reason.reason)
+                    return
+                }
+            }
+            // The stream also ends when this task is cancelled because the reader finished.
+            guard !Task.isCancelled else { return }
+            // Otherwise the outbox overflowed: the client does not read fast enough.
+            logger.notice("Closing a slow consumer: its outbound queue is full")
+            try await outbound.close(.policyViolation, reason: CloseReason.slowConsumer.reason)
+        } catch {
+            logger.debug("WebSocket write ended: \(error)")
+        }
+    }
+}

@@ -1,0 +1,156 @@
+import Foundation
+public import GRDB
+public import ParleyCore
+
+/// The SQLite ``MessageStore``: one database file in WAL mode, opened through a GRDB
+/// `DatabasePool` (one writer, several concurrent readers).
+///
+/// Writes are durable when ``append(_:)`` returns: by default the writer runs with
+/// `synchronous = FULL`, which syncs the WAL on every commit, so an acknowledged message survives
+/// a crash of the process or of the machine.
+public final class SQLiteMessageStore: MessageStore {
+    /// How the store opens its file.
+    public struct Options: Sendable {
+        /// Create the file and apply migrations (the server), or only read (admin commands).
+        public var readOnly: Bool
+        /// `FULL` (the default) or `NORMAL`; `NORMAL` may lose the last commits on power loss.
+        public var synchronousFull: Bool
+        /// How long, in seconds, a connection waits for a lock held by another process.
+        public var busyTimeout: Double
+
+        public init(readOnly: Bool = false, synchronousFull: Bool = true, busyTimeout: Double = 5) {
+            self.readOnly = readOnly
+            self.synchronousFull = synchronousFull
+            self.busyTimeout = busyTimeout
+        }
+    }
+
+    /// The GRDB pool, for callers (the admin CLI, tests) that need SQL of their own.
+    public let pool: DatabasePool
+    public let path: String
+
+    /// Opens (and, unless read-only, creates and migrates) the database at `path`.
+    public init(path: String, options: Options = Options()) throws {
+        if options.readOnly && !FileManager.default.fileExists(atPath: path) {
+            throw StoreError.missingDatabase(path: path)
+        }
+        var configuration = Configuration()
+        configuration.readonly = options.readOnly
+        configuration.busyMode = .timeout(options.busyTimeout)
+        configuration.label = "parley"
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        self.pool = pool
+        self.path = path
+        if options.readOnly {
+            let superseded = try pool.read { db in try ParleyMigrations.migrator.hasBeenSuperseded(db) }
+            if superseded { throw StoreError.newerSchema(path: path) }
+        } else {
+            let superseded = try pool.read { db in try ParleyMigrations.migrator.hasBeenSuperseded(db) }
+            if superseded { throw StoreError.newerSchema(path: path) }
+            try ParleyMigrations.migrator.migrate(pool)
+            // GRDB sets a WAL database to NORMAL while it opens the writer, after any
+            // `prepareDatabase` closure ran, so the durability level is set here, afterwards.
+            let level = options.synchronousFull ? "FULL" : "NORMAL"
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = \(level)") }
+        }
+    }
+
+    /// The writer connection's `PRAGMA synchronous` (2 is FULL, 1 is NORMAL).
+    public func writerSynchronousLevel() throws -> Int {
+        try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+    }
+
+    public func append(_ drafts: [MessageDraft]) async throws -> [ChatMessage] {
+        guard !drafts.isEmpty else { return [] }
+        return try await pool.write { db in try Self.append(drafts, in: db) }
+    }
+
+    static func append(_ drafts: [MessageDraft], in db: Database) throws -> [ChatMessage] {
+        var lastIDs: [RoomName: Int64] = [:]
+        let selectLastID = try db.cachedStatement(sql: "SELECT last_id FROM rooms WHERE name = ?")
+        let insert = try db.cachedStatement(
+            sql: "INSERT INTO messages (room, id, nick, text, created_at) VALUES (?, ?, ?, ?, ?)"
+        )
+        let upsertRoom = try db.cachedStatement(
+            sql: """
+                INSERT INTO rooms (name, last_id) VALUES (?, ?)
+                ON CONFLICT (name) DO UPDATE SET last_id = excluded.last_id
+                """
+        )
+        var stored: [ChatMessage] = []
+        stored.reserveCapacity(drafts.count)
+        for draft in drafts {
+            let previous: Int64
+            if let known = lastIDs[draft.room] {
+                previous = known
+            } else {
+                previous = try Int64.fetchOne(selectLastID, arguments: [draft.room.value]) ?? 0
+                if previous == 0 {
+                    // The room row must exist before a message references it.
+                    try upsertRoom.execute(arguments: [draft.room.value, 0])
+                }
+            }
+            let id = previous + 1
+            lastIDs[draft.room] = id
+            try insert.execute(arguments: [draft.room.value, id, draft.nick, draft.text, draft.createdAt])
+            stored.append(
+                ChatMessage(room: draft.room, id: id, nick: draft.nick, text: draft.text, createdAt: draft.createdAt)
+            )
+        }
+        for (room, lastID) in lastIDs {
+            try upsertRoom.execute(arguments: [room.value, lastID])
+        }
+        return stored
+    }
+
+    public func history(of room: RoomName, _ page: HistoryPage) async throws -> HistorySlice {
+        try await pool.read { db in try Self.history(of: room, page, in: db) }
+    }
+
+    static func history(of room: RoomName, _ page: HistoryPage, in db: Database) throws -> HistorySlice {
+        // One row more than asked tells whether the page is truncated.
+        let sql: String
+        let arguments: StatementArguments
+        switch page {
+        case .latest(let limit):
+            sql = "SELECT id, nick, text, created_at FROM messages WHERE room = ? ORDER BY id DESC LIMIT ?"
+            arguments = [room.value, limit + 1]
+        case .before(let id, let limit):
+            sql =
+                "SELECT id, nick, text, created_at FROM messages WHERE room = ? AND id < ? ORDER BY id DESC LIMIT ?"
+            arguments = [room.value, id, limit + 1]
+        case .after(let id, let limit):
+            sql =
+                "SELECT id, nick, text, created_at FROM messages WHERE room = ? AND id > ? ORDER BY id ASC LIMIT ?"
+            arguments = [room.value, id, limit + 1]
+        }
+        var messages: [ChatMessage] = []
+        let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
+        while let row = try rows.next() {
+            messages.append(
+                ChatMessage(room: room, id: row[0], nick: row[1], text: row[2], createdAt: row[3])
+            )
+        }
+        let truncated = messages.count > page.limit
+        if truncated { messages.removeLast() }
+        if case .after = page {} else { messages.reverse() }
+        return HistorySlice(messages: messages, truncated: truncated)
+    }
+
+    public func rooms() async throws -> [StoredRoom] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT name, last_id, (SELECT count(*) FROM messages WHERE room = rooms.name)
+                    FROM rooms ORDER BY name
+                    """
+            ).map { row in
+                StoredRoom(name: RoomName(trusted: row[0]), messageCount: row[2], lastID: row[1])
+            }
+        }
+    }
+}

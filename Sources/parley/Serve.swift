@@ -1,0 +1,104 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ParleyServer
+
+/// `parley serve`: runs the chat server until SIGINT or SIGTERM.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the chat server.",
+        discussion: """
+            Serves the chat page, the JSON API and the WebSocket endpoint /ws on one port, and
+            stores every message in a SQLite database (created on first start).
+
+            SIGINT or SIGTERM shut down gracefully: everything accepted is committed, clients get
+            close code 1001, and the exit code is 0.
+
+            Examples:
+              parley serve
+              parley serve --port 0 --db /var/lib/parley/chat.sqlite
+              PARLEY_HOST=0.0.0.0 PARLEY_PORT=9000 parley serve
+            """
+    )
+
+    @Option(help: "Address to listen on. (env: PARLEY_HOST; default: 127.0.0.1)")
+    var host: String?
+
+    @Option(help: "Port to listen on; 0 picks a free one. (env: PARLEY_PORT; default: 8080)")
+    var port: Int?
+
+    @Option(help: "SQLite database file. (env: PARLEY_DB; default: ./parley.sqlite)")
+    var db: String?
+
+    @Option(help: "Folder the chat page is served from. (env: PARLEY_WEB_ROOT; default: ./web)")
+    var webRoot: String?
+
+    @Option(help: "Messages replayed when a client joins a room. (env: PARLEY_HISTORY; default: 50)")
+    var history: Int?
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical. (env: PARLEY_LOG_LEVEL; default: info)")
+    var logLevel: String?
+
+    func run() async throws {
+        let environment = EnvironmentFallback()
+        let configuration = try resolve(environment)
+        let level = try resolveLogLevel(environment)
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "parley")
+        let server: ParleyServer
+        do {
+            server = try ParleyServer(configuration: configuration, logger: logger)
+        } catch {
+            throw ValidationError("cannot start: \(error)")
+        }
+        try await server.run()
+        logger.info("Parley stopped")
+    }
+
+    private func resolve(_ environment: EnvironmentFallback) throws -> ServerConfiguration {
+        var configuration = ServerConfiguration()
+        configuration.host = host ?? environment.string("PARLEY_HOST") ?? configuration.host
+        configuration.port = try port ?? environment.integer("PARLEY_PORT") ?? configuration.port
+        configuration.databasePath = db ?? environment.string("PARLEY_DB") ?? configuration.databasePath
+        configuration.webRoot =
+            webRoot ?? environment.string("PARLEY_WEB_ROOT") ?? Self.defaultWebRoot() ?? configuration.webRoot
+        configuration.historyOnJoin =
+            try history ?? environment.integer("PARLEY_HISTORY") ?? configuration.historyOnJoin
+        guard (0...65535).contains(configuration.port) else {
+            throw ValidationError("--port must be between 0 and 65535")
+        }
+        guard (0...1000).contains(configuration.historyOnJoin) else {
+            throw ValidationError("--history must be between 0 and 1000")
+        }
+        return configuration
+    }
+
+    private func resolveLogLevel(_ environment: EnvironmentFallback) throws -> Logger.Level {
+        let raw = logLevel ?? environment.string("PARLEY_LOG_LEVEL") ?? "info"
+        guard let level = Logger.Level(rawValue: raw.lowercased()) else {
+            throw ValidationError("unknown log level \"\(raw)\"")
+        }
+        return level
+    }
+
+    /// `./web` when it exists; otherwise the `web` folder of the checkout the binary was built
+    /// in (the binary lives in `.build/<configuration>/`), so the page is found from anywhere.
+    static func defaultWebRoot() -> String? {
+        let manager = FileManager.default
+        if manager.fileExists(atPath: "web/index.html") { return "web" }
+        let executable = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
+        var folder = executable.resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<5 {
+            let candidate = folder.appendingPathComponent("web")
+            if manager.fileExists(atPath: candidate.appendingPathComponent("index.html").path) {
+                return candidate.path
+            }
+            folder = folder.deletingLastPathComponent()
+        }
+        return nil
+    }
+}

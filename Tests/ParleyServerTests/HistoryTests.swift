@@ -1,0 +1,127 @@
+import Testing
+
+/// Durable history: restarts, reconnect backlog, and the handoff from replay to live messages.
+@Suite struct HistoryTests {
+    @Test func historySurvivesARestart() async throws {
+        let first = try await TestServer()
+        let writer = try await ChatClient.connect(first.url)
+        try await writer.join("durable", nick: "writer")
+        for index in 1...3 {
+            try writer.send(["type": "say", "room": "durable", "text": "before restart \(index)", "ref": "\(index)"])
+            _ = try await writer.next(ofType: "ack")
+        }
+        await writer.close()
+        try await first.stop()
+
+        let second = try await TestServer(directory: first.directory)
+        let reader = try await ChatClient.connect(second.url)
+        let (_, history) = try await reader.join("durable", nick: "reader")
+        #expect(history.messages?.map(\.text) == ["before restart 1", "before restart 2", "before restart 3"])
+        try reader.send(["type": "say", "room": "durable", "text": "after restart", "ref": "a"])
+        #expect(try await reader.next().id == 4)  // ids go on where they stopped
+        try await second.stop()
+    }
+
+    @Test func reconnectWithSinceGetsExactlyTheMissedMessages() async throws {
+        try await TestServer.with { server async throws in
+            let phone = try await ChatClient.connect(server.url)
+            let friend = try await ChatClient.connect(server.url)
+            try await phone.join("trip", nick: "phone")
+            try await friend.join("trip", nick: "friend")
+            try friend.send(["type": "say", "room": "trip", "text": "seen", "ref": "0"])
+            let lastSeen = try #require(try await phone.next(ofType: "message").id)
+            await phone.close()  // the phone loses signal
+
+            for index in 1...3 {
+                try friend.send(["type": "say", "room": "trip", "text": "missed \(index)", "ref": "\(index)"])
+            }
+            for _ in 1...3 { _ = try await friend.next(ofType: "ack") }
+
+            let back = try await ChatClient.connect(server.url)
+            let (_, backlog) = try await back.join("trip", nick: "phone", since: lastSeen)
+            #expect(backlog.messages?.map(\.text) == ["missed 1", "missed 2", "missed 3"])
+            #expect(backlog.messages?.map(\.id) == [lastSeen + 1, lastSeen + 2, lastSeen + 3])
+            #expect(backlog.truncated == false)
+            try await back.expectSilence()
+
+            // A client that is up to date gets an empty backlog.
+            let current = try await ChatClient.connect(server.url)
+            let (_, none) = try await current.join("trip", nick: "current", since: lastSeen + 3)
+            #expect(none.messages == [])
+        }
+    }
+
+    @Test func longBacklogIsCappedAtAThousandAndMarkedTruncated() async throws {
+        try await TestServer.with { server async throws in
+            let writer = try await ChatClient.connect(server.url)
+            try await writer.join("flood", nick: "writer")
+            for index in 1...1205 {
+                try writer.send(["type": "say", "room": "flood", "text": "n\(index)", "ref": "\(index)"])
+            }
+            var acked = 0
+            while acked < 1205 {
+                if try await writer.next().type == "ack" { acked += 1 }
+            }
+            let reader = try await ChatClient.connect(server.url)
+            let (_, backlog) = try await reader.join("flood", nick: "reader", since: 100)
+            #expect(backlog.messages?.count == 1000)
+            #expect(backlog.messages?.first?.id == 101)
+            #expect(backlog.messages?.last?.id == 1100)
+            #expect(backlog.truncated == true)
+            try reader.send(["type": "history", "room": "flood", "after": 1100, "limit": 200, "ref": "more"])
+            let rest = try await reader.next()
+            #expect(rest.messages?.map(\.id) == Array(1101...1205))
+            #expect(rest.truncated == false)
+        }
+    }
+
+    /// Senders keep sending while others join: every joiner's replay plus live stream must be
+    /// every id from its starting point to the end, once each, in order.
+    @Test func joinHandoffHasNoGapAndNoDuplicate() async throws {
+        try await TestServer.with(historyOnJoin: 20) { server async throws in
+            let senderCount = 3
+            let perSender = 150
+            let total = senderCount * perSender
+            var senders: [ChatClient] = []
+            for index in 0..<senderCount {
+                let sender = try await ChatClient.connect(server.url)
+                try await sender.join("race", nick: "sender\(index)")
+                senders.append(sender)
+            }
+            for sender in senders { while (try? await sender.next(timeout: .milliseconds(50))) != nil {} }
+
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (index, sender) in senders.enumerated() {
+                    group.addTask {
+                        for number in 0..<perSender {
+                            try sender.send([
+                                "type": "say", "room": "race", "text": "s\(index)-\(number)", "ref": "\(number)",
+                            ])
+                            if number % 10 == 0 { try await Task.sleep(for: .milliseconds(2)) }
+                        }
+                    }
+                }
+                for joiner in 0..<8 {
+                    group.addTask {
+                        try await Task.sleep(for: .milliseconds(20 * joiner))
+                        let client = try await ChatClient.connect(server.url)
+                        let since: Int64? = joiner.isMultiple(of: 2) ? 0 : nil
+                        let (_, history) = try await client.join("race", nick: "joiner\(joiner)", since: since)
+                        var ids = history.messages?.compactMap(\.id) ?? []
+                        while ids.last.map({ $0 < Int64(total) }) ?? true {
+                            let event = try await client.next()
+                            if event.type == "message", let id = event.id { ids.append(id) }
+                        }
+                        let first = since == nil ? (ids.first ?? 1) : 1
+                        #expect(
+                            ids == Array(first...Int64(total)),
+                            "joiner \(joiner) since \(String(describing: since))"
+                        )
+                        try await client.expectNoMessages(for: .milliseconds(100))
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+}

@@ -1,0 +1,224 @@
+import Foundation
+import HummingbirdWSClient
+import Logging
+import NIOCore
+import NIOWebSocket
+
+/// A server event as a test sees it: every field any event may have.
+struct Event: Decodable, Sendable, Equatable {
+    var type: String
+    var room: String?
+    var nick: String?
+    var members: [String]?
+    var ref: String?
+    var id: Int64?
+    var text: String?
+    var ts: String?
+    var code: String?
+    var message: String?
+    var event: String?
+    var truncated: Bool?
+    var messages: [Event]?
+}
+
+/// A real WebSocket client (swift-websocket's) driven step by step: send a command, await the
+/// next event, expect the server to close with a given code.
+final class ChatClient: Sendable {
+    enum Outgoing: Sendable {
+        case text(String)
+        case frame(WebSocketFrame)
+        case close
+    }
+
+    private let inbox: Inbox
+    private let outgoing: AsyncStream<Outgoing>.Continuation
+    private let task: Task<Void, Never>
+
+    private init(inbox: Inbox, outgoing: AsyncStream<Outgoing>.Continuation, task: Task<Void, Never>) {
+        self.inbox = inbox
+        self.outgoing = outgoing
+        self.task = task
+    }
+
+    static func connect(_ url: String) async throws -> ChatClient {
+        let (outStream, outContinuation) = AsyncStream.makeStream(of: Outgoing.self)
+        let (ready, readyContinuation) = AsyncStream.makeStream(of: Result<Void, any Error>.self)
+        let inbox = Inbox()
+        let task = Task {
+            var logger = Logger(label: "test-client")
+            logger.logLevel = .critical
+            do {
+                let closeFrame = try await WebSocketClient.connect(
+                    url: url,
+                    configuration: .init(maxFrameSize: 1 << 20),
+                    logger: logger
+                ) { inbound, outbound, _ in
+                    readyContinuation.yield(.success(()))
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask {
+                            for await item in outStream {
+                                switch item {
+                                case .text(let text): try await outbound.write(.text(text))
+                                case .frame(let frame): try await outbound.write(.custom(frame))
+                                case .close:
+                                    try await outbound.close(.normalClosure, reason: nil)
+                                    return
+                                }
+                            }
+                        }
+                        for try await message in inbound.messages(maxSize: 1 << 24) {
+                            if case .text(let text) = message { await inbox.push(.text(text)) }
+                        }
+                        group.cancelAll()
+                    }
+                }
+                await inbox.push(.closed(closeFrame.map { Int(UInt16(webSocketErrorCode: $0.closeCode)) }))
+            } catch {
+                readyContinuation.yield(.failure(error))
+                await inbox.push(.closed(nil))
+            }
+        }
+        var iterator = ready.makeAsyncIterator()
+        let result = await iterator.next()
+        guard case .success = result else {
+            task.cancel()
+            if case .failure(let error) = result { throw error }
+            throw TestFailure("connection failed")
+        }
+        return ChatClient(inbox: inbox, outgoing: outContinuation, task: task)
+    }
+
+    func send(_ json: String) {
+        outgoing.yield(.text(json))
+    }
+
+    /// Sends a command built from a dictionary literal.
+    func send(_ command: [String: any Sendable]) throws {
+        let data = try JSONSerialization.data(withJSONObject: command)
+        outgoing.yield(.text(String(decoding: data, as: UTF8.self)))
+    }
+
+    func sendFrame(_ frame: WebSocketFrame) {
+        outgoing.yield(.frame(frame))
+    }
+
+    /// Sends a close frame and waits until the connection is closed.
+    func close() async {
+        outgoing.yield(.close)
+        outgoing.finish()
+        await task.value
+    }
+
+    /// The next event; fails when none comes within `timeout` or the connection closed.
+    func next(timeout: Duration = .seconds(10)) async throws -> Event {
+        switch await inbox.next(timeout: timeout) {
+        case .text(let text)?:
+            do {
+                return try JSONDecoder().decode(Event.self, from: Data(text.utf8))
+            } catch {
+                throw TestFailure("not an event: \(text)")
+            }
+        case .closed(let code)?:
+            throw TestFailure("connection closed (code \(code.map(String.init) ?? "none")) while waiting for an event")
+        case nil:
+            throw TestFailure("no event within \(timeout)")
+        }
+    }
+
+    /// The raw text of the next frame.
+    func nextText(timeout: Duration = .seconds(10)) async throws -> String {
+        guard case .text(let text)? = await inbox.next(timeout: timeout) else {
+            throw TestFailure("no text frame within \(timeout)")
+        }
+        return text
+    }
+
+    /// The next event of type `type`, skipping others (for example presence).
+    func next(ofType type: String, timeout: Duration = .seconds(10)) async throws -> Event {
+        while true {
+            let event = try await next(timeout: timeout)
+            if event.type == type { return event }
+        }
+    }
+
+    /// Waits for the server to close the connection; returns its close code. Skips events.
+    func closeCode(timeout: Duration = .seconds(10)) async throws -> Int? {
+        while true {
+            switch await inbox.next(timeout: timeout) {
+            case .text?: continue
+            case .closed(let code)?: return code
+            case nil: throw TestFailure("connection still open after \(timeout)")
+            }
+        }
+    }
+
+    /// Fails if any frame arrives within `window`.
+    func expectSilence(for window: Duration = .milliseconds(300)) async throws {
+        if let event = await inbox.next(timeout: window) {
+            throw TestFailure("expected nothing, got \(event)")
+        }
+    }
+
+    /// Fails if a `message` event arrives within `window`; other events are skipped.
+    func expectNoMessages(for window: Duration) async throws {
+        let deadline = ContinuousClock.now + window
+        while ContinuousClock.now < deadline {
+            guard case .text(let text)? = await inbox.next(timeout: deadline - ContinuousClock.now) else { return }
+            if text.contains(#""type":"message""#) { throw TestFailure("unexpected message: \(text)") }
+        }
+    }
+
+    /// Joins `room` and returns the `joined` and `history` events.
+    @discardableResult
+    func join(_ room: String, nick: String? = nil, since: Int64? = nil) async throws -> (joined: Event, history: Event)
+    {
+        var command: [String: any Sendable] = ["type": "join", "room": room, "ref": "join-\(room)"]
+        if let nick { command["nick"] = nick }
+        if let since { command["since"] = since }
+        try send(command)
+        let joined = try await next(ofType: "joined")
+        let history = try await next()
+        guard history.type == "history" else { throw TestFailure("expected history after joined, got \(history)") }
+        return (joined, history)
+    }
+}
+
+/// Frames received by a client, waited for with a timeout.
+actor Inbox {
+    enum Item: Sendable {
+        case text(String)
+        case closed(Int?)
+    }
+
+    private var items: [Item] = []
+    private var waiter: (id: UInt64, continuation: CheckedContinuation<Item?, Never>)?
+    private var nextWaiterID: UInt64 = 0
+
+    func push(_ item: Item) {
+        if let waiter {
+            self.waiter = nil
+            waiter.continuation.resume(returning: item)
+        } else {
+            items.append(item)
+        }
+    }
+
+    func next(timeout: Duration) async -> Item? {
+        if !items.isEmpty { return items.removeFirst() }
+        nextWaiterID += 1
+        let id = nextWaiterID
+        return await withCheckedContinuation { continuation in
+            waiter = (id, continuation)
+            Task {
+                try? await Task.sleep(for: timeout)
+                self.expire(id)
+            }
+        }
+    }
+
+    private func expire(_ id: UInt64) {
+        guard let waiter, waiter.id == id else { return }
+        self.waiter = nil
+        waiter.continuation.resume(returning: nil)
+    }
+}

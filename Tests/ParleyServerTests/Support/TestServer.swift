@@ -1,0 +1,88 @@
+import Foundation
+import Logging
+import ParleyServer
+
+/// A real Parley server on a free loopback port, with its database in a temporary folder.
+final class TestServer: Sendable {
+    let port: Int
+    let directory: URL
+    let databasePath: String
+    private let server: ParleyServer
+    private let task: Task<Void, any Error>
+
+    var url: String { "ws://127.0.0.1:\(port)/ws" }
+
+    /// The repository's `web/` folder.
+    static var webRoot: String {
+        URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("web").path
+    }
+
+    static func makeDirectory() throws -> URL {
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("parley-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
+    static var logger: Logger {
+        var logger = Logger(label: "parley-test")
+        logger.logLevel = .warning
+        return logger
+    }
+
+    /// Starts a server; `directory` reuses the database of an earlier one.
+    init(directory: URL? = nil, historyOnJoin: Int = 50, webRoot: String = TestServer.webRoot) async throws {
+        let directory = try directory ?? Self.makeDirectory()
+        self.directory = directory
+        self.databasePath = directory.appendingPathComponent("parley.sqlite").path
+        let configuration = ServerConfiguration(
+            host: "127.0.0.1",
+            port: 0,
+            databasePath: databasePath,
+            webRoot: webRoot,
+            historyOnJoin: historyOnJoin
+        )
+        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        let server = try ParleyServer(configuration: configuration, logger: Self.logger, handlesSignals: false) {
+            port in
+            portContinuation.yield(port)
+        }
+        self.server = server
+        self.task = Task { try await server.run() }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw TestFailure("server did not start") }
+        self.port = port
+    }
+
+    /// Shuts the server down the way SIGTERM does and waits until it has stopped.
+    func stop() async throws {
+        await server.shutDown()
+        try await task.value
+    }
+
+    /// Runs `body` against a fresh server, then stops it and removes its files.
+    static func with<T>(
+        historyOnJoin: Int = 50,
+        webRoot: String = TestServer.webRoot,
+        _ body: (TestServer) async throws -> T
+    ) async throws -> T {
+        let server = try await TestServer(historyOnJoin: historyOnJoin, webRoot: webRoot)
+        do {
+            let result = try await body(server)
+            try await server.stop()
+            try? FileManager.default.removeItem(at: server.directory)
+            return result
+        } catch {
+            try? await server.stop()
+            try? FileManager.default.removeItem(at: server.directory)
+            throw error
+        }
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

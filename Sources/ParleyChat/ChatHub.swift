@@ -8,6 +8,11 @@ public typealias ConnectionID = UInt64
 public struct AckTarget: Sendable {
     public var connection: ConnectionID
     public var ref: String?
+
+    public init(connection: ConnectionID, ref: String?) {
+        self.connection = connection
+        self.ref = ref
+    }
 }
 
 /// The in-memory state of the chat: open connections, their nicks, the rooms and who is in them.
@@ -142,7 +147,11 @@ public actor ChatHub {
         let isNewMember = !member.isVisible
         member.pending = nil
         member.isVisible = true
-        let replayedUpTo = max(history.messages.last?.id ?? 0, since ?? 0, member.lastSentID)
+        // What the client has after this history: the replayed messages, and what it said it had
+        // seen (but no more than the room held: a `since` from a database that was since
+        // replaced must not hide the new messages).
+        let claimed = min(since ?? 0, history.roomLastID)
+        let replayedUpTo = max(history.messages.last?.id ?? 0, claimed, member.lastSentID)
 
         let members = room.members.values.filter(\.isVisible).map(\.nick.value)
             .sorted { $0.lowercased() < $1.lowercased() }

@@ -75,7 +75,7 @@ public struct ChatSession: Sendable {
             } else {
                 nil
             }
-        var slice = HistorySlice(messages: [], truncated: false)
+        var slice = HistorySlice(messages: [], truncated: false, roomLastID: 0)
         do throws(ChatError) {
             if let page { slice = try await readHistory(room, page) }
         } catch {

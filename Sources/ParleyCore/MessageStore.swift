@@ -21,10 +21,14 @@ public struct HistorySlice: Sendable, Equatable {
     /// ``HistoryPage/latest(limit:)`` and ``HistoryPage/before(id:limit:)``, newer ones
     /// for ``HistoryPage/after(id:limit:)``.
     public var truncated: Bool
+    /// The id of the newest message the room had when the page was read (0 for a room that
+    /// never had one), whatever page was asked for.
+    public var roomLastID: Int64
 
-    public init(messages: [ChatMessage], truncated: Bool) {
+    public init(messages: [ChatMessage], truncated: Bool, roomLastID: Int64) {
         self.messages = messages
         self.truncated = truncated
+        self.roomLastID = roomLastID
     }
 }
 
@@ -50,7 +54,7 @@ public protocol MessageStore: Sendable {
     /// Stores `drafts` in one transaction, in order, and returns them with their ids.
     func append(_ drafts: [MessageDraft]) async throws -> [ChatMessage]
 
-    /// Reads one page of a room's history.
+    /// Reads one page of a room's history, and the room's newest id, from one snapshot.
     func history(of room: RoomName, _ page: HistoryPage) async throws -> HistorySlice
 
     /// Every room that has ever stored a message.

@@ -137,7 +137,13 @@ public final class SQLiteMessageStore: MessageStore {
         let truncated = messages.count > page.limit
         if truncated { messages.removeLast() }
         if case .after = page {} else { messages.reverse() }
-        return HistorySlice(messages: messages, truncated: truncated)
+        let roomLastID =
+            try Int64.fetchOne(
+                db.cachedStatement(sql: "SELECT last_id FROM rooms WHERE name = ?"),
+                arguments: [room.value]
+            )
+            ?? 0
+        return HistorySlice(messages: messages, truncated: truncated, roomLastID: roomLastID)
     }
 
     public func rooms() async throws -> [StoredRoom] {

@@ -6,10 +6,7 @@ import Testing
         let first = try await TestServer()
         let writer = try await ChatClient.connect(first.url)
         try await writer.join("durable", nick: "writer")
-        for index in 1...3 {
-            try writer.send(["type": "say", "room": "durable", "text": "before restart \(index)", "ref": "\(index)"])
-            _ = try await writer.next(ofType: "ack")
-        }
+        try await writer.say(in: "durable", (1...3).map { "before restart \($0)" })
         await writer.close()
         try await first.stop()
 
@@ -32,10 +29,7 @@ import Testing
             let lastSeen = try #require(try await phone.next(ofType: "message").id)
             await phone.close()  // the phone loses signal
 
-            for index in 1...3 {
-                try friend.send(["type": "say", "room": "trip", "text": "missed \(index)", "ref": "\(index)"])
-            }
-            for _ in 1...3 { _ = try await friend.next(ofType: "ack") }
+            try await friend.say(in: "trip", (1...3).map { "missed \($0)" })
 
             let back = try await ChatClient.connect(server.url)
             let (_, backlog) = try await back.join("trip", nick: "phone", since: lastSeen)
@@ -51,17 +45,28 @@ import Testing
         }
     }
 
+    /// A client whose `since` came from a database that was replaced (ids started over) must
+    /// still receive the new messages.
+    @Test func sinceBeyondTheRoomDoesNotHideNewMessages() async throws {
+        try await TestServer.with { server async throws in
+            let writer = try await ChatClient.connect(server.url)
+            try await writer.join("reset", nick: "writer")
+            try await writer.say(in: "reset", ["one", "two"])
+            let stale = try await ChatClient.connect(server.url)
+            let (_, backlog) = try await stale.join("reset", nick: "stale", since: 500)
+            #expect(backlog.messages == [])
+            try await writer.say(in: "reset", ["three"])
+            let live = try await stale.next(ofType: "message")
+            #expect(live.id == 3)
+            #expect(live.text == "three")
+        }
+    }
+
     @Test func longBacklogIsCappedAtAThousandAndMarkedTruncated() async throws {
         try await TestServer.with { server async throws in
             let writer = try await ChatClient.connect(server.url)
             try await writer.join("flood", nick: "writer")
-            for index in 1...1205 {
-                try writer.send(["type": "say", "room": "flood", "text": "n\(index)", "ref": "\(index)"])
-            }
-            var acked = 0
-            while acked < 1205 {
-                if try await writer.next().type == "ack" { acked += 1 }
-            }
+            try await writer.say(in: "flood", (1...1205).map { "n\($0)" })
             let reader = try await ChatClient.connect(server.url)
             let (_, backlog) = try await reader.join("flood", nick: "reader", since: 100)
             #expect(backlog.messages?.count == 1000)

@@ -98,7 +98,10 @@ import Testing
         #expect(try await ids(.after(id: 1, limit: 3)) == ([2, 3, 4], true))
         #expect(try await ids(.after(id: 2, limit: 3)) == ([3, 4, 5], false))
         #expect(try await ids(.after(id: 5, limit: 3)) == ([], false))
-        #expect(try await store.history(of: RoomName("nowhere")!, .latest(limit: 5)).messages.isEmpty)
+        #expect(try await store.history(of: room, .after(id: 9, limit: 3)).roomLastID == 5)
+        let nowhere = try await store.history(of: RoomName("nowhere")!, .latest(limit: 5))
+        #expect(nowhere.messages.isEmpty)
+        #expect(nowhere.roomLastID == 0)
     }
 
     @Test func readOnlyStoreRefusesAMissingFile() throws {

@@ -89,8 +89,8 @@ let package = Package(
             dependencies: ["MigrationEmbedder"]
         ),
         .testTarget(
-            name: "ParleyCoreTests",
-            dependencies: ["ParleyCore", "ParleyChat"],
+            name: "ParleyChatTests",
+            dependencies: ["ParleyCore", "ParleyChat", "ParleyStore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -26,6 +26,14 @@ public actor CommitPipeline: Service {
     private var flushWaiters: [(upTo: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
     private var failing = false
 
+    /// Counts since start: transactions committed and the messages in them.
+    public struct Statistics: Sendable, Equatable {
+        public var batches = 0
+        public var messages = 0
+    }
+
+    public private(set) var statistics = Statistics()
+
     struct Request {
         var room: RoomName
         var nick: String
@@ -92,6 +100,8 @@ public actor CommitPipeline: Service {
             }
             do {
                 let stored = try await store.append(drafts)
+                statistics.batches += 1
+                statistics.messages += stored.count
                 await hub.deliver(Array(zip(stored, batch.lazy.map(\.ack))))
                 if failing {
                     failing = false

@@ -49,13 +49,13 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "parley")
-        let server: ParleyServer
         do {
-            server = try ParleyServer(configuration: configuration, logger: logger)
+            let server = try ParleyServer(configuration: configuration, logger: logger)
+            try await server.run()
         } catch {
-            throw ValidationError("cannot start: \(error)")
+            logger.critical("Parley cannot run: \(error)")
+            throw ExitCode.failure
         }
-        try await server.run()
         logger.info("Parley stopped")
     }
 

@@ -100,10 +100,7 @@ import Testing
         try await TestServer.with { server async throws in
             let writer = try await ChatClient.connect(server.url)
             try await writer.join("log", nick: "writer")
-            for index in 1...7 {
-                try writer.send(["type": "say", "room": "log", "text": "m\(index)", "ref": "s\(index)"])
-            }
-            for _ in 1...7 { _ = try await writer.next(ofType: "ack") }
+            try await writer.say(in: "log", (1...7).map { "m\($0)" })
 
             let reader = try await ChatClient.connect(server.url)
             try reader.send(["type": "history", "room": "log", "limit": 3, "ref": "h1"])
@@ -140,10 +137,7 @@ import Testing
         try await TestServer.with(historyOnJoin: 5) { server async throws in
             let writer = try await ChatClient.connect(server.url)
             try await writer.join("busy", nick: "writer")
-            for index in 1...8 {
-                try writer.send(["type": "say", "room": "busy", "text": "m\(index)", "ref": "s\(index)"])
-            }
-            for _ in 1...8 { _ = try await writer.next(ofType: "ack") }
+            #expect(try await writer.say(in: "busy", (1...8).map { "m\($0)" }) == Array(1...8))
             let late = try await ChatClient.connect(server.url)
             let (_, history) = try await late.join("busy", nick: "late")
             #expect(history.messages?.map(\.id) == [4, 5, 6, 7, 8])

@@ -96,10 +96,7 @@ extension TestClient.Response {
 
             let client = try await ChatClient.connect(server.url)
             try await client.join("api", nick: "apiuser")
-            for index in 1...5 {
-                try client.send(["type": "say", "room": "api", "text": "t\(index) \"quoted\"", "ref": "\(index)"])
-                _ = try await client.next(ofType: "ack")
-            }
+            try await client.say(in: "api", (1...5).map { "t\($0) \"quoted\"" })
             try await client.join("quiet")
 
             let rooms = try await Self.get(server, "/api/rooms")

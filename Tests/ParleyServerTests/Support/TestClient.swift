@@ -159,6 +159,22 @@ final class ChatClient: Sendable {
         }
     }
 
+    /// Says each text in `room`, then waits until all are acknowledged; returns their ids.
+    /// Other events that arrive meanwhile are skipped.
+    @discardableResult
+    func say(in room: String, _ texts: [String]) async throws -> [Int64] {
+        for (index, text) in texts.enumerated() {
+            try send(["type": "say", "room": room, "text": text, "ref": "say-\(index)"])
+        }
+        var ids: [Int64] = []
+        while ids.count < texts.count {
+            let event = try await next()
+            if event.type == "error" { throw TestFailure("say failed: \(event)") }
+            if event.type == "ack", let id = event.id { ids.append(id) }
+        }
+        return ids
+    }
+
     /// Fails if a `message` event arrives within `window`; other events are skipped.
     func expectNoMessages(for window: Duration) async throws {
         let deadline = ContinuousClock.now + window

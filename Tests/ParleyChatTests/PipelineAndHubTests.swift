@@ -1,0 +1,131 @@
+import Foundation
+import Logging
+import NIOCore
+import ParleyChat
+import ParleyCore
+import ParleyStore
+import Testing
+
+/// A connection registered with the hub, and the frames written to it, decoded.
+struct Peer {
+    let id: ConnectionID
+    var frames: AsyncStream<OutboundItem>.AsyncIterator
+
+    mutating func next() async throws -> [String: Any] {
+        guard case .text(let buffer)? = await frames.next() else { throw Failure("outbox ended") }
+        return try #require(JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any])
+    }
+}
+
+struct Failure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The commit pipeline and the hub over a real SQLite store, without a transport: what each
+/// connection's outbox receives, frame by frame.
+@Suite struct PipelineAndHubTests {
+    let store: SQLiteMessageStore
+    let hub = ChatHub()
+    let directory: URL
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("parley-chat-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        store = try SQLiteMessageStore(path: directory.appendingPathComponent("chat.sqlite").path)
+    }
+
+    static var logger: Logger {
+        var logger = Logger(label: "parley-test")
+        logger.logLevel = .warning
+        return logger
+    }
+
+    var room: RoomName { RoomName("pipe")! }
+
+    func connect() async throws -> Peer {
+        let (outbox, stream) = Outbox.make(capacity: 100_000)
+        let id = try #require(await hub.connect(outbox: outbox))
+        return Peer(id: id, frames: stream.makeAsyncIterator())
+    }
+
+    @Test func concurrentSaysAreGroupCommittedAndAckedInOrder() async throws {
+        let pipeline = CommitPipeline(store: store, hub: hub, logger: Self.logger)
+        let runner = Task { try await pipeline.run() }
+        defer { runner.cancel() }
+        var sender = try await connect()
+        let senderID = sender.id
+        let room = self.room
+        let nick = try await hub.beginJoin(senderID, room: room, nick: Nick("sender"))
+        let empty = HistorySlice(messages: [], truncated: false, roomLastID: 0)
+        await hub.completeJoin(senderID, room: room, history: empty, since: nil, ref: nil)
+        _ = try await sender.next()  // joined
+        _ = try await sender.next()  // history
+
+        let count = 2000
+        await withTaskGroup(of: Void.self) { group in
+            for worker in 0..<4 {
+                group.addTask {
+                    for index in stride(from: worker, to: count, by: 4) {
+                        _ = await pipeline.submit(
+                            room: room,
+                            nick: nick,
+                            text: try! MessageText.validate("m\(index)").get(),
+                            ack: AckTarget(connection: senderID, ref: "\(index)")
+                        )
+                    }
+                }
+            }
+        }
+        await pipeline.flush()
+
+        // Each message, then its ack, in id order.
+        for expected in 1...Int64(count) {
+            let message = try await sender.next()
+            #expect(message["type"] as? String == "message")
+            #expect(message["id"] as? Int64 == expected)
+            let ack = try await sender.next()
+            #expect(ack["type"] as? String == "ack")
+            #expect(ack["id"] as? Int64 == expected)
+        }
+        let stored = try await store.history(of: room, .after(id: 0, limit: 5000)).messages
+        #expect(stored.map(\.id) == Array(1...Int64(count)))
+        #expect(Set(stored.map(\.text)).count == count)
+        let statistics = await pipeline.statistics
+        #expect(statistics.messages == count)
+        // Concurrent says share transactions.
+        #expect(statistics.batches < count)
+    }
+
+    /// Messages committed before the history read are in the replayed history, whether their
+    /// live delivery happens while the member is joining or after; they must not come again.
+    /// Messages committed after the read arrive live, in order.
+    @Test func joinHandoffSkipsWhatTheHistoryHeld() async throws {
+        var joiner = try await connect()
+        let room = self.room
+        let ack = AckTarget(connection: 0, ref: nil)  // the sender is not part of this test
+        func append(_ text: String) async throws -> ChatMessage {
+            try await store.append([MessageDraft(room: room, nick: "writer", text: text, createdAt: 1)])[0]
+        }
+        let a = try await append("a")
+        _ = try await hub.beginJoin(joiner.id, room: room, nick: Nick("joiner"))
+        let b = try await append("b")
+        let history = try await store.history(of: room, .latest(limit: 50))
+        let c = try await append("c")
+        await hub.deliver([(a, ack)])  // collected while joining
+        await hub.completeJoin(joiner.id, room: room, history: history, since: nil, ref: "j")
+        await hub.deliver([(b, ack), (c, ack)])  // b after the join completed
+        let d = try await append("d")
+        await hub.deliver([(d, ack)])
+
+        let joined = try await joiner.next()
+        #expect(joined["type"] as? String == "joined")
+        #expect(joined["ref"] as? String == "j")
+        let replay = try await joiner.next()
+        let replayed = try #require(replay["messages"] as? [[String: Any]])
+        #expect(replayed.map { $0["text"] as? String } == ["a", "b"])
+        // Only c and d are new, in order; neither a nor b came twice.
+        #expect(try await joiner.next()["text"] as? String == "c")
+        #expect(try await joiner.next()["text"] as? String == "d")
+    }
+}

@@ -7,7 +7,7 @@ const wsURL = `${location.protocol === "https:" ? "wss" : "ws"}://${location.hos
 const state = {
   socket: null,
   nick: localStorage.getItem("parley.nick") || "",
-  room: decodeURIComponent(location.hash.slice(1)) || "general",
+  room: roomFromHash() || "general",
   lastID: 0,           // newest message id seen in the room, for `since` on reconnect
   seen: new Set(),     // message ids already shown
   members: new Set(),
@@ -16,6 +16,14 @@ const state = {
   retry: 0,
   joined: false,
 };
+
+function roomFromHash() {
+  try {
+    return decodeURIComponent(location.hash.slice(1));
+  } catch {
+    return ""; // a malformed hash names no room
+  }
+}
 
 $("nick").value = state.nick;
 $("room").value = state.room;

@@ -92,6 +92,10 @@ struct JSONWriter {
         buffer.writeInteger(UInt8(ascii: "\""))
     }
 
+    private static func hexDigit(_ value: UInt8) -> UInt8 {
+        value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") + value - 10
+    }
+
     private mutating func writeEscape(_ byte: UInt8) {
         switch byte {
         case UInt8(ascii: "\""): buffer.writeStaticString("\\\"")
@@ -100,10 +104,9 @@ struct JSONWriter {
         case UInt8(ascii: "\r"): buffer.writeStaticString("\\r")
         case UInt8(ascii: "\t"): buffer.writeStaticString("\\t")
         default:
-            let hex: [UInt8] = Array("0123456789abcdef".utf8)
             buffer.writeStaticString("\\u00")
-            buffer.writeInteger(hex[Int(byte >> 4)])
-            buffer.writeInteger(hex[Int(byte & 0xF)])
+            buffer.writeInteger(Self.hexDigit(byte >> 4))
+            buffer.writeInteger(Self.hexDigit(byte & 0xF))
         }
     }
 }

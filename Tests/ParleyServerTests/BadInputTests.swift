@@ -71,8 +71,7 @@ import Testing
 
     @Test func textLimitsCountUnicodeScalars() async throws {
         try await TestServer.with { server async throws in
-            let client = try await ChatClient.connect(server.url)
-            try await client.join("lobby", nick: "limits")
+            let client = try await server.member("lobby", nick: "limits")
             // 4000 scalars of 4 UTF-8 bytes each is accepted.
             let longest = String(repeating: "🦜", count: 4000)
             try client.send(["type": "say", "room": "lobby", "text": longest, "ref": "ok"])

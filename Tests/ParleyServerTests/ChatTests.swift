@@ -98,8 +98,7 @@ import Testing
 
     @Test func historyCommandPagesWithoutJoining() async throws {
         try await TestServer.with { server async throws in
-            let writer = try await ChatClient.connect(server.url)
-            try await writer.join("log", nick: "writer")
+            let writer = try await server.member("log", nick: "writer")
             try await writer.say(in: "log", (1...7).map { "m\($0)" })
 
             let reader = try await ChatClient.connect(server.url)
@@ -135,8 +134,7 @@ import Testing
 
     @Test func joinReplaysTheLastMessagesOfTheRoom() async throws {
         try await TestServer.with(historyOnJoin: 5) { server async throws in
-            let writer = try await ChatClient.connect(server.url)
-            try await writer.join("busy", nick: "writer")
+            let writer = try await server.member("busy", nick: "writer")
             #expect(try await writer.say(in: "busy", (1...8).map { "m\($0)" }) == Array(1...8))
             let late = try await ChatClient.connect(server.url)
             let (_, history) = try await late.join("busy", nick: "late")

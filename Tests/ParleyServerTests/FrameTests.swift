@@ -102,8 +102,7 @@ import Testing
 
     @Test func randomGarbageFramesLeaveOthersUnharmed() async throws {
         try await TestServer.with { server async throws in
-            let bystander = try await ChatClient.connect(server.url)
-            try await bystander.join("calm", nick: "bystander")
+            let bystander = try await server.member("calm", nick: "bystander")
             var generator = SystemRandomNumberGenerator()
             for round in 0..<20 {
                 let attacker = try await ChatClient.connect(server.url)

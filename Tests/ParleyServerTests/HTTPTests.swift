@@ -94,8 +94,7 @@ extension TestClient.Response {
             #expect(health.status == .ok)
             #expect(try JSONSerialization.jsonObject(with: health.data) as? [String: String] == ["status": "ok"])
 
-            let client = try await ChatClient.connect(server.url)
-            try await client.join("api", nick: "apiuser")
+            let client = try await server.member("api", nick: "apiuser")
             try await client.say(in: "api", (1...5).map { "t\($0) \"quoted\"" })
             try await client.join("quiet")
 

@@ -4,8 +4,7 @@ import Testing
 @Suite struct HistoryTests {
     @Test func historySurvivesARestart() async throws {
         let first = try await TestServer()
-        let writer = try await ChatClient.connect(first.url)
-        try await writer.join("durable", nick: "writer")
+        let writer = try await first.member("durable", nick: "writer")
         try await writer.say(in: "durable", (1...3).map { "before restart \($0)" })
         await writer.close()
         try await first.stop()
@@ -49,8 +48,7 @@ import Testing
     /// still receive the new messages.
     @Test func sinceBeyondTheRoomDoesNotHideNewMessages() async throws {
         try await TestServer.with { server async throws in
-            let writer = try await ChatClient.connect(server.url)
-            try await writer.join("reset", nick: "writer")
+            let writer = try await server.member("reset", nick: "writer")
             try await writer.say(in: "reset", ["one", "two"])
             let stale = try await ChatClient.connect(server.url)
             let (_, backlog) = try await stale.join("reset", nick: "stale", since: 500)
@@ -64,8 +62,7 @@ import Testing
 
     @Test func longBacklogIsCappedAtAThousandAndMarkedTruncated() async throws {
         try await TestServer.with { server async throws in
-            let writer = try await ChatClient.connect(server.url)
-            try await writer.join("flood", nick: "writer")
+            let writer = try await server.member("flood", nick: "writer")
             try await writer.say(in: "flood", (1...1205).map { "n\($0)" })
             let reader = try await ChatClient.connect(server.url)
             let (_, backlog) = try await reader.join("flood", nick: "reader", since: 100)
@@ -89,8 +86,7 @@ import Testing
             let total = senderCount * perSender
             var senders: [ChatClient] = []
             for index in 0..<senderCount {
-                let sender = try await ChatClient.connect(server.url)
-                try await sender.join("race", nick: "sender\(index)")
+                let sender = try await server.member("race", nick: "sender\(index)")
                 senders.append(sender)
             }
             for sender in senders { while (try? await sender.next(timeout: .milliseconds(50))) != nil {} }

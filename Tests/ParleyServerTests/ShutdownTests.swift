@@ -5,8 +5,7 @@ import Testing
 @Suite struct ShutdownTests {
     @Test func shutdownCommitsAcceptedMessagesAndCloses1001() async throws {
         let server = try await TestServer()
-        let client = try await ChatClient.connect(server.url)
-        try await client.join("last-words", nick: "speaker")
+        let client = try await server.member("last-words", nick: "speaker")
         for index in 1...50 {
             try client.send(["type": "say", "room": "last-words", "text": "m\(index)", "ref": "\(index)"])
         }

@@ -56,6 +56,13 @@ final class TestServer: Sendable {
         self.port = port
     }
 
+    /// A new client that has joined `room` as `nick` (its `joined` and `history` consumed).
+    func member(_ room: String, nick: String) async throws -> ChatClient {
+        let client = try await ChatClient.connect(url)
+        try await client.join(room, nick: nick)
+        return client
+    }
+
     /// Shuts the server down the way SIGTERM does and waits until it has stopped.
     func stop() async throws {
         await server.shutDown()

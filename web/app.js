@@ -1,181 +1,429 @@
-// Parley's first page: pick a nick, join a room, read history and live messages, send.
-// Every piece of user text is rendered with textContent, never as HTML.
+// Parley's chat page: pick a nick, join rooms, chat; survive drops and server restarts without
+// losing or doubling a message. See docs/PROTOCOL.md for the messages exchanged here.
+
+import { Connection, Disconnected } from "./js/connection.js";
+import { element } from "./js/render.js";
+import { Room } from "./js/room.js";
 
 const $ = (id) => document.getElementById(id);
-const wsURL = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
-
-const state = {
-  socket: null,
-  nick: localStorage.getItem("parley.nick") || "",
-  room: roomFromHash() || "general",
-  lastID: 0,           // newest message id seen in the room, for `since` on reconnect
-  seen: new Set(),     // message ids already shown
-  members: new Set(),
-  nextRef: 1,
-  pending: new Map(),  // ref -> list item of a message waiting for its ack
-  retry: 0,
-  joined: false,
+const storage = {
+  get nick() {
+    return localStorage.getItem("parley.nick") || "";
+  },
+  set nick(value) {
+    localStorage.setItem("parley.nick", value);
+  },
+  get rooms() {
+    try {
+      const rooms = JSON.parse(localStorage.getItem("parley.rooms") || "[]");
+      return Array.isArray(rooms) ? rooms.filter((room) => typeof room === "string") : [];
+    } catch {
+      return [];
+    }
+  },
+  set rooms(value) {
+    localStorage.setItem("parley.rooms", JSON.stringify(value));
+  },
 };
+
+const connection = new Connection(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
+const rooms = new Map(); // room name -> Room, in the order of the room list
+let nick = "";
+let signedIn = false; // the server has accepted the nick at least once
+let active = null; // the Room in view
+
+// --- room list and switching
 
 function roomFromHash() {
   try {
-    return decodeURIComponent(location.hash.slice(1));
+    return decodeURIComponent(location.hash.slice(1)).trim();
   } catch {
     return ""; // a malformed hash names no room
   }
 }
 
-$("nick").value = state.nick;
-$("room").value = state.room;
+function saveRooms() {
+  storage.rooms = [...rooms.keys()];
+}
+
+function renderRoomList() {
+  const list = $("room-list");
+  list.replaceChildren(
+    ...[...rooms.values()].map((room) => {
+      const item = element("li", "room-item");
+      const tab = element("button", "room-tab");
+      tab.type = "button";
+      tab.dataset.room = room.name;
+      tab.append(element("span", "room-name", `#${room.name}`));
+      if (room.unread) {
+        const badge = element("span", "unread", String(room.unread));
+        badge.setAttribute("aria-label", `${room.unread} unread`);
+        tab.append(badge);
+      }
+      if (room === active) tab.setAttribute("aria-current", "true");
+      tab.addEventListener("click", () => activate(room));
+      const leave = element("button", "leave", "×");
+      leave.type = "button";
+      leave.title = `Leave #${room.name}`;
+      leave.setAttribute("aria-label", `Leave #${room.name}`);
+      leave.addEventListener("click", () => leaveRoom(room));
+      item.append(tab, leave);
+      return item;
+    }),
+  );
+  const unread = [...rooms.values()].reduce((sum, room) => sum + room.unread, 0);
+  document.title = unread ? `(${unread}) Parley` : "Parley";
+}
+
+function renderMembers() {
+  const members = active ? active.sortedMembers() : [];
+  $("member-count").textContent = String(members.length);
+  $("members").replaceChildren(
+    ...members.map((member) => element("li", member.toLowerCase() === nick.toLowerCase() ? "me" : "", member)),
+  );
+}
+
+function activate(room) {
+  if (active && active !== room) {
+    active.draft = $("text").value;
+    active.show(false);
+  }
+  active = room;
+  $("no-room").hidden = room !== null;
+  $("composer").hidden = room === null;
+  if (room) {
+    room.show(true);
+    $("room-title").textContent = `#${room.name}`;
+    $("text").value = room.draft;
+    if (roomFromHash().toLowerCase() !== room.name) {
+      history.replaceState(null, "", `#${encodeURIComponent(room.name)}`);
+    }
+    $("text").focus();
+  } else {
+    $("room-title").textContent = "";
+    history.replaceState(null, "", location.pathname);
+  }
+  renderRoomList();
+  renderMembers();
+}
+
+/** The room the user asked for: shown at once, joined now or as soon as the connection is up. */
+function openRoom(name) {
+  const key = name.toLowerCase();
+  let room = rooms.get(key);
+  if (!room) {
+    room = new Room(key, { older: loadOlder, retry, discard });
+    rooms.set(key, room);
+    $("rooms").append(room.section);
+    saveRooms();
+    if (connection.state === "online" && signedIn) join(room);
+  }
+  activate(room);
+}
+
+function forget(room) {
+  rooms.delete(room.name);
+  room.section.remove();
+  saveRooms();
+  if (active === room) activate(rooms.values().next().value ?? null);
+  else renderRoomList();
+}
+
+async function leaveRoom(room) {
+  forget(room);
+  try {
+    await connection.request({ type: "leave", room: room.name });
+  } catch {
+    // Offline or not in the room: either way it is not rejoined.
+  }
+}
+
+// --- talking to the server
+
+async function join(room) {
+  const rejoin = room.joinedOnce;
+  const command = { type: "join", room: room.name, nick };
+  if (rejoin) command.since = room.lastId; // exactly what was missed while away
+  // The `history` event follows `joined` without a `ref`; onEvent hands it over through this.
+  const history = new Promise((resolve) => (room.historyWaiter = resolve));
+  try {
+    const joined = await connection.request(command);
+    if (!signedIn) signIn(joined.nick);
+    if (joined.room !== room.name) renameRoom(room, joined.room);
+    room.joinedOnce = true;
+    room.setMembers(joined.members);
+    if (room === active) renderMembers();
+    const page = await history;
+    if (!page) return; // the connection dropped in between: the next one rejoins
+    const added = room.add(page.messages, nick);
+    if (rejoin) {
+      noteUnread(room, added);
+      // A backlog of more than one page is read to the end before anything unsent is resent,
+      // so that a message stored just before the drop is recognised rather than sent twice.
+      let truncated = page.truncated;
+      while (truncated) {
+        const next = await connection.request({ type: "history", room: room.name, after: room.lastId, limit: 200 });
+        noteUnread(room, room.add(next.messages, nick));
+        truncated = next.truncated;
+      }
+    } else {
+      room.setHasOlder(page.truncated);
+    }
+    room.live = true;
+    for (const outgoing of room.unsent()) sendOutgoing(room, outgoing);
+  } catch (error) {
+    if (error instanceof Disconnected) return; // rejoined on the next connection
+    joinFailed(room, error);
+  }
+}
+
+function joinFailed(room, error) {
+  if (!signedIn) {
+    // The nick (or the first room) was refused: ask again; the connection stays usable.
+    if (error.code === "invalid_room") forget(room);
+    showLogin(error.message);
+  } else if (error.code === "nick_taken") {
+    // Our previous connection still holds the nick until the server notices it is gone.
+    setStatusNote("your nick is still held by the previous connection");
+    connection.drop();
+  } else {
+    forget(room);
+    showNotice(`Could not join #${room.name}: ${error.message}`);
+  }
+}
+
+/** Joins every open room on a fresh connection: the one in view first, as it signs the nick in. */
+function joinAll() {
+  if (signedIn) {
+    for (const room of rooms.values()) join(room);
+  } else if (active) {
+    const first = active;
+    // Rooms opened meanwhile are included: they could not be joined before the nick was accepted.
+    join(first).then(() => {
+      if (signedIn) for (const room of rooms.values()) if (room !== first) join(room);
+    });
+  }
+}
+
+async function loadOlder(room) {
+  if (room.loadingOlder || !room.oldestId) return;
+  room.loadingOlder = true;
+  try {
+    const page = await connection.request({ type: "history", room: room.name, before: room.oldestId, limit: 50 });
+    room.addOlder(page.messages, page.truncated, nick);
+  } catch (error) {
+    showNotice(`Could not load older messages: ${error.message}`);
+  } finally {
+    room.loadingOlder = false;
+  }
+}
+
+function renameRoom(room, name) {
+  const entries = [...rooms.entries()].map(([key, value]) => (value === room ? [name, room] : [key, value]));
+  rooms.clear();
+  for (const [key, value] of entries) rooms.set(key, value);
+  room.name = name;
+  room.section.dataset.room = name;
+  saveRooms();
+  if (room === active) activate(room);
+}
+
+function say(text) {
+  if (!active || !text.trim()) return;
+  const outgoing = active.queue(text);
+  if (active.live) sendOutgoing(active, outgoing);
+}
+
+async function sendOutgoing(room, outgoing) {
+  room.mark(outgoing, "sent");
+  try {
+    await connection.request({ type: "say", room: room.name, text: outgoing.text });
+    room.remove(outgoing); // usually gone already: the `message` event comes before the `ack`
+  } catch (error) {
+    if (error instanceof Disconnected) return; // connectionLost() marked it; the rejoin decides
+    room.mark(outgoing, "failed", error.message);
+  }
+}
+
+function retry(room, outgoing) {
+  room.mark(outgoing, "queued");
+  if (room.live) sendOutgoing(room, outgoing);
+}
+
+function discard(room, outgoing) {
+  room.remove(outgoing);
+}
+
+function noteUnread(room, count) {
+  if (!count || (room === active && !document.hidden)) return;
+  room.unread += count;
+  renderRoomList();
+}
+
+function onEvent(event) {
+  const room = event.room === undefined ? undefined : rooms.get(event.room);
+  switch (event.type) {
+    case "history":
+      if (room && event.ref === undefined) {
+        room.historyWaiter?.(event);
+        room.historyWaiter = null;
+      }
+      break;
+    case "message":
+      if (room) noteUnread(room, room.add([event], nick));
+      break;
+    case "presence":
+      if (!room) break;
+      if (event.event === "join") room.memberJoined(event.nick);
+      else room.memberLeft(event.nick);
+      if (room === active) renderMembers();
+      break;
+    case "error":
+      if (event.ref === undefined) showNotice(event.message);
+      break;
+  }
+}
+
+// --- sign-in and connection state
+
+function signIn(acceptedNick) {
+  signedIn = true;
+  nick = acceptedNick;
+  storage.nick = acceptedNick;
+  connection.markHealthy();
+  $("login").hidden = true;
+  $("chat").hidden = false;
+  $("me").textContent = acceptedNick;
+  $("session").hidden = false;
+}
+
+function showLogin(message) {
+  $("login").hidden = false;
+  $("login-error").textContent = message;
+  $("nick").focus();
+  $("nick").select();
+}
+
+let notePending = "";
+function setStatusNote(note) {
+  notePending = note;
+}
+
+let countdown = null;
+function renderState({ state, retryAt }) {
+  const status = $("status");
+  status.dataset.state = state;
+  clearInterval(countdown);
+  $("reconnect-now").hidden = state !== "waiting";
+  const labels = { idle: "offline", connecting: "connecting…", online: "online" };
+  if (state !== "waiting") {
+    status.textContent = labels[state];
+    return;
+  }
+  const tick = () => {
+    const seconds = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
+    status.textContent = `reconnecting in ${seconds}s${notePending ? ` (${notePending})` : ""}`;
+  };
+  tick();
+  countdown = setInterval(tick, 1000);
+}
+
+function showNotice(text) {
+  const notice = $("notice");
+  notice.textContent = text;
+  notice.hidden = false;
+  clearTimeout(showNotice.timer);
+  showNotice.timer = setTimeout(() => (notice.hidden = true), 8000);
+}
+
+connection.addEventListener("state", (event) => renderState(event.detail));
+connection.addEventListener("event", (event) => onEvent(event.detail));
+connection.addEventListener("open", () => {
+  notePending = "";
+  joinAll();
+});
+connection.addEventListener("close", () => {
+  for (const room of rooms.values()) {
+    room.live = false;
+    room.connectionLost();
+    room.historyWaiter?.(null);
+    room.historyWaiter = null;
+  }
+});
+
+// --- the user's actions
 
 $("login").addEventListener("submit", (event) => {
   event.preventDefault();
-  state.nick = $("nick").value.trim();
-  state.room = $("room").value.trim().toLowerCase();
-  localStorage.setItem("parley.nick", state.nick);
-  location.hash = encodeURIComponent(state.room);
+  nick = $("nick").value.trim();
+  const name = $("login-room").value.trim().replace(/^#/, "");
+  if (!nick || !name) return;
   $("login-error").textContent = "";
-  connect();
+  openRoom(name);
+  if (connection.state === "online") joinAll();
+  else connection.start();
+});
+
+$("join-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const name = $("join-room").value.trim().replace(/^#/, "");
+  if (!name) return;
+  $("join-room").value = "";
+  openRoom(name);
 });
 
 $("composer").addEventListener("submit", (event) => {
   event.preventDefault();
-  send();
+  say($("text").value);
+  $("text").value = "";
 });
 
 $("text").addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
     event.preventDefault();
-    send();
+    $("composer").requestSubmit();
   }
 });
 
-function setStatus(text, online = false) {
-  $("status").textContent = text;
-  $("status").classList.toggle("online", online);
-}
+$("reconnect-now").addEventListener("click", () => connection.reconnectNow());
 
-function connect() {
-  if (state.socket) state.socket.close();
-  setStatus("connecting…");
-  const socket = new WebSocket(wsURL);
-  state.socket = socket;
-  socket.addEventListener("open", () => {
-    const join = { type: "join", room: state.room, nick: state.nick, ref: "join" };
-    if (state.joined) join.since = state.lastID; // reconnect: only what was missed
-    socket.send(JSON.stringify(join));
-  });
-  socket.addEventListener("message", (event) => handle(JSON.parse(event.data)));
-  socket.addEventListener("close", () => {
-    if (state.socket !== socket) return;
-    state.socket = null;
-    if (!state.joined) { setStatus("offline"); return; }
-    const delay = Math.min(30000, 500 * 2 ** state.retry) * (0.5 + Math.random() / 2);
-    state.retry += 1;
-    setStatus(`reconnecting in ${Math.ceil(delay / 1000)}s`);
-    setTimeout(connect, delay);
-  });
-}
+$("sign-out").addEventListener("click", () => {
+  localStorage.removeItem("parley.nick");
+  localStorage.removeItem("parley.rooms");
+  location.hash = "";
+  location.reload();
+});
 
-function handle(event) {
-  switch (event.type) {
-    case "joined":
-      state.joined = true;
-      state.retry = 0;
-      state.room = event.room;
-      state.members = new Set(event.members);
-      $("login").hidden = true;
-      $("chat").hidden = false;
-      $("room-title").textContent = `#${event.room} as ${event.nick}`;
-      renderMembers();
-      setStatus("online", true);
-      $("text").focus();
-      break;
-    case "history":
-      for (const message of event.messages) showMessage(message);
-      break;
-    case "message":
-      showMessage(event);
-      break;
-    case "ack": {
-      const item = state.pending.get(event.ref);
-      state.pending.delete(event.ref);
-      if (item) item.remove(); // the message itself arrives (or arrived) as a `message` event
-      break;
-    }
-    case "presence":
-      if (event.event === "join") state.members.add(event.nick); else state.members.delete(event.nick);
-      renderMembers();
-      break;
-    case "error": {
-      const item = event.ref && state.pending.get(event.ref);
-      if (item) {
-        item.classList.replace("pending", "failed");
-        item.title = event.message;
-        state.pending.delete(event.ref);
-      } else if (!state.joined) {
-        $("login-error").textContent = event.message;
-        state.socket?.close();
-      } else {
-        setStatus(event.message);
-      }
-      break;
-    }
+window.addEventListener("hashchange", () => {
+  const name = roomFromHash();
+  if (name && signedIn) openRoom(name);
+});
+
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden && active && active.unread) {
+    active.unread = 0;
+    renderRoomList();
+  }
+});
+
+// --- start: a remembered nick goes straight back into its rooms
+
+renderState({ state: "idle" });
+// On a phone the member list starts folded, leaving the screen to the conversation.
+if (matchMedia("(max-width: 44rem)").matches) $("members-details").open = false;
+const hashRoom = roomFromHash();
+$("nick").value = storage.nick;
+$("login-room").value = hashRoom || "general";
+if (storage.nick) {
+  nick = storage.nick;
+  const names = storage.rooms;
+  if (hashRoom && !names.includes(hashRoom.toLowerCase())) names.push(hashRoom);
+  if (names.length) {
+    $("login").hidden = true;
+    $("chat").hidden = false;
+    for (const name of names) openRoom(name);
+    openRoom(hashRoom || names[0]);
+    connection.start();
   }
 }
-
-function send() {
-  const text = $("text").value;
-  if (!text.trim() || !state.socket || state.socket.readyState !== WebSocket.OPEN) return;
-  const ref = `m${state.nextRef++}`;
-  state.socket.send(JSON.stringify({ type: "say", room: state.room, text, ref }));
-  const item = messageItem(state.nick, text, new Date());
-  item.classList.add("pending");
-  state.pending.set(ref, item);
-  appendItem(item);
-  $("text").value = "";
-}
-
-function showMessage(message) {
-  if (state.seen.has(message.id)) return;
-  state.seen.add(message.id);
-  state.lastID = Math.max(state.lastID, message.id);
-  const item = messageItem(message.nick, message.text, new Date(message.ts));
-  item.dataset.id = message.id;
-  appendItem(item);
-}
-
-function messageItem(nick, text, date) {
-  const item = document.createElement("li");
-  const time = document.createElement("time");
-  time.dateTime = date.toISOString();
-  time.textContent = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-  const who = document.createElement("span");
-  who.className = "nick";
-  who.textContent = nick;
-  const body = document.createElement("span");
-  body.className = "text";
-  body.textContent = text;
-  item.append(time, who, body);
-  return item;
-}
-
-function appendItem(item) {
-  const list = $("messages");
-  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-  const firstPending = list.querySelector(".pending");
-  if (firstPending && !item.classList.contains("pending")) list.insertBefore(item, firstPending);
-  else list.append(item);
-  if (atBottom) list.scrollTop = list.scrollHeight;
-}
-
-function renderMembers() {
-  const list = $("members");
-  list.replaceChildren(...[...state.members].sort().map((nick) => {
-    const item = document.createElement("li");
-    item.textContent = nick;
-    return item;
-  }));
-}
-
-if (state.nick && location.hash) connect();
+if (!signedIn) $("nick").focus();

@@ -40,7 +40,7 @@ final class ChatClient: Sendable {
         self.task = task
     }
 
-    static func connect(_ url: String) async throws -> ChatClient {
+    static func connect(_ url: String, maxFrameSize: Int = 1 << 20) async throws -> ChatClient {
         let (outStream, outContinuation) = AsyncStream.makeStream(of: Outgoing.self)
         let (ready, readyContinuation) = AsyncStream.makeStream(of: Result<Void, any Error>.self)
         let inbox = Inbox()
@@ -50,7 +50,7 @@ final class ChatClient: Sendable {
             do {
                 let closeFrame = try await WebSocketClient.connect(
                     url: url,
-                    configuration: .init(maxFrameSize: 1 << 20),
+                    configuration: .init(maxFrameSize: maxFrameSize),
                     logger: logger
                 ) { inbound, outbound, _ in
                     readyContinuation.yield(.success(()))

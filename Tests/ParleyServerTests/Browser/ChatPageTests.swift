@@ -171,6 +171,27 @@ import Testing
         }
     }
 
+    @Test func aRefusedMessageSaysWhyAndOffersRetryAndDiscard() async throws {
+        try await TestServer.with { server async throws in
+            try await Browser.with { browser async throws in
+                let page = try await browser.newPage()
+                try await page.open("http://127.0.0.1:\(server.port)/#general")
+                try await page.signIn(nick: "pat", room: "general")
+                // A control character: the server answers invalid_text to this say.
+                try await page.say("ring \u{7}")
+                try await page.waitUntil("document.querySelector('.outgoing .message.failed')", "the refusal")
+                #expect(try await page.text(".outgoing .failed .delivery").hasPrefix("not sent: "))
+                #expect(try await page.texts(".outgoing .failed .delivery button") == ["Retry", "Discard"])
+                try await page.click(".outgoing .failed .delivery button")  // Retry: refused again
+                try await page.waitUntil("document.querySelector('.outgoing .message.failed')", "the second refusal")
+                try await page.evaluate("document.querySelectorAll('.outgoing .failed .delivery button')[1].click()")
+                #expect(try await page.evaluate("document.querySelectorAll('.outgoing .message').length").int == 0)
+                #expect(try await page.messages(in: "general") == [])
+                #expect(await page.problems() == [])
+            }
+        }
+    }
+
     @Test func aTakenNickIsReportedAndAnotherCanBePicked() async throws {
         try await TestServer.with { server async throws in
             let holder = try await server.member("general", nick: "alice")

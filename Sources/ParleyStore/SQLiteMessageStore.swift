@@ -40,16 +40,19 @@ public final class SQLiteMessageStore: MessageStore {
         configuration.label = "parley"
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA foreign_keys = ON")
+            db.add(function: .lowercase)  // nick keys in SQL (see MessageArchive)
         }
         let pool = try DatabasePool(path: path, configuration: configuration)
         self.pool = pool
         self.path = path
+        let (superseded, complete) = try pool.read { db in
+            let migrator = ParleyMigrations.migrator
+            return (try migrator.hasBeenSuperseded(db), try migrator.hasCompletedMigrations(db))
+        }
+        if superseded { throw StoreError.newerSchema(path: path) }
         if options.readOnly {
-            let superseded = try pool.read { db in try ParleyMigrations.migrator.hasBeenSuperseded(db) }
-            if superseded { throw StoreError.newerSchema(path: path) }
+            if !complete { throw StoreError.olderSchema(path: path) }
         } else {
-            let superseded = try pool.read { db in try ParleyMigrations.migrator.hasBeenSuperseded(db) }
-            if superseded { throw StoreError.newerSchema(path: path) }
             try ParleyMigrations.migrator.migrate(pool)
             // GRDB sets a WAL database to NORMAL while it opens the writer, after any
             // `prepareDatabase` closure ran, so the durability level is set here, afterwards.

@@ -118,4 +118,15 @@ import Testing
         }
         #expect(throws: StoreError.newerSchema(path: path)) { try SQLiteMessageStore(path: path) }
     }
+
+    @Test func aReadOnlyOpenOfAnOlderSchemaAsksForAnUpgradeAndAWritingOpenDoesIt() throws {
+        let queue = try DatabaseQueue(path: path)
+        try ParleyMigrations.migrator.migrate(queue, upTo: ParleyMigrations.identifiers[0])
+        try queue.close()
+        #expect(throws: StoreError.olderSchema(path: path)) {
+            try SQLiteMessageStore(path: path, options: .init(readOnly: true))
+        }
+        _ = try SQLiteMessageStore(path: path)
+        _ = try SQLiteMessageStore(path: path, options: .init(readOnly: true))
+    }
 }

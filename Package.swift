@@ -66,10 +66,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The admin commands' pieces: time expressions, output formats, tables for terminals.
+        .target(
+            name: "ParleyAdmin",
+            dependencies: ["ParleyCore", "ParleyStore"],
+            swiftSettings: swiftSettings
+        ),
         // The `parley` command line.
         .executableTarget(
             name: "parley",
             dependencies: [
+                "ParleyAdmin",
                 "ParleyServer",
                 "ParleyStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -94,6 +101,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "ParleyAdminTests",
+            dependencies: ["ParleyAdmin", "ParleyStore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ParleyStoreTests",
             dependencies: [
                 "ParleyStore",
@@ -104,7 +116,9 @@ let package = Package(
         .testTarget(
             name: "ParleyServerTests",
             dependencies: [
+                "ParleyAdmin",
                 "ParleyServer",
+                "ParleyStore",
                 "parley",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

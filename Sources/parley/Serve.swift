@@ -8,10 +8,10 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the chat server.",
         discussion: """
-            Serves the chat page, the JSON API and the WebSocket endpoint /ws on one port, and
+            Serves the chat page, the JSON API and the WebSocket endpoint /ws on one port, and \
             stores every message in a SQLite database (created on first start).
 
-            SIGINT or SIGTERM shut down gracefully: everything accepted is committed, clients get
+            SIGINT or SIGTERM shut down gracefully: everything accepted is committed, clients get \
             close code 1001, and the exit code is 0.
 
             Examples:

@@ -159,7 +159,8 @@ async function join(room) {
     if (rejoin) {
       noteUnread(room, added);
       // A backlog of more than one page is read to the end before anything unsent is resent,
-      // so that a message stored just before the drop is recognised rather than sent twice.
+      // so that a message stored just before the drop shows in its place (the server would not
+      // store it twice anyway: it carries the same mid).
       let truncated = page.truncated;
       while (truncated) {
         const next = await connection.request({ type: "history", room: room.name, after: room.lastId, limit: 200 });
@@ -237,7 +238,7 @@ function say(text) {
 async function sendOutgoing(room, outgoing) {
   room.mark(outgoing, "sent");
   try {
-    await connection.request({ type: "say", room: room.name, text: outgoing.text });
+    await connection.request({ type: "say", room: room.name, text: outgoing.text, mid: outgoing.mid });
     room.remove(outgoing); // usually gone already: the `message` event comes before the `ack`
   } catch (error) {
     if (error instanceof Disconnected) return; // connectionLost() marked it; the rejoin decides

@@ -204,10 +204,12 @@ public actor ChatHub {
     // MARK: Fan-out
 
     /// Sends committed messages to their rooms' members, in the order given (which is commit
-    /// order, so ids ascend within each room), and acknowledges each to its sender.
-    public func deliver(_ committed: [(message: ChatMessage, ack: AckTarget)]) {
-        for (message, ack) in committed {
-            if let room = rooms[message.room] {
+    /// order, so ids ascend within each room), and acknowledges each to its sender. A `say` that
+    /// repeated a stored `mid` is only acknowledged, with the id stored the first time.
+    public func deliver(_ committed: [(result: AppendResult, ack: AckTarget)]) {
+        for (result, ack) in committed {
+            let message = result.message
+            if result.isNew, let room = rooms[message.room] {
                 let frame = ServerEvent.message(message)
                 for member in room.members.values {
                     if member.pending != nil {

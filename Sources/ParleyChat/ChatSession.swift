@@ -38,7 +38,7 @@ public struct ChatSession: Sendable {
         switch command {
         case .join(let room, let requestedNick, let since):
             try await join(room, nick: requestedNick, since: since, ref: ref)
-        case .say(let room, let text):
+        case .say(let room, let text, let mid):
             guard let nick, rooms.contains(room) else {
                 throw ChatError(.notInRoom, "Join \(room.value) before saying something there.")
             }
@@ -46,6 +46,7 @@ public struct ChatSession: Sendable {
                 room: room,
                 nick: nick,
                 text: text,
+                mid: mid,
                 ack: AckTarget(connection: connectionID, ref: ref)
             )
             if !accepted { throw ChatError(.unavailable, "The server is shutting down.") }

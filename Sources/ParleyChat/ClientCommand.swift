@@ -5,7 +5,7 @@ public import ParleyCore
 /// is the nick free) is checked later by ``ChatSession``.
 public enum ClientCommand: Equatable, Sendable {
     case join(room: RoomName, nick: Nick?, since: Int64?)
-    case say(room: RoomName, text: MessageText)
+    case say(room: RoomName, text: MessageText, mid: String?)
     case leave(room: RoomName)
     case history(room: RoomName, page: HistoryPage)
     case ping
@@ -26,6 +26,8 @@ public enum ProtocolLimits {
     public static let defaultHistoryLimit = 50
     /// The most messages replayed after `since` in the `history` event that follows `joined`.
     public static let maxSinceReplay = 1000
+    /// The longest `mid` (a client's id for its message), in Unicode scalars.
+    public static let maxMIDLength = 64
 }
 
 extension ClientCommand {
@@ -51,7 +53,7 @@ extension ClientCommand {
 /// reported by name and the `ref` can still be echoed.
 private struct RawCommand: Decodable {
     enum Key: String, CodingKey {
-        case type, ref, room, nick, since, text, before, after, limit
+        case type, ref, room, nick, since, text, before, after, limit, mid
     }
 
     var type: String?
@@ -63,6 +65,7 @@ private struct RawCommand: Decodable {
     var before: Int64?
     var after: Int64?
     var limit: Int?
+    var mid: String?
     var refProblem: String?
     var fieldProblem: String?
 
@@ -85,6 +88,7 @@ private struct RawCommand: Decodable {
         before = decodeField(container, .before, as: Int64.self, kind: "an integer")
         after = decodeField(container, .after, as: Int64.self, kind: "an integer")
         limit = decodeField(container, .limit, as: Int.self, kind: "an integer")
+        mid = decodeField(container, .mid, as: String.self, kind: "a string")
     }
 
     private mutating func decodeField<T: Decodable>(
@@ -124,9 +128,19 @@ private struct RawCommand: Decodable {
         case "say":
             let room = try requireRoom()
             guard let text else { throw ChatError.badRequest("say needs a \"text\".") }
+            if let mid {
+                let scalars = mid.unicodeScalars
+                guard (1...ProtocolLimits.maxMIDLength).contains(scalars.count),
+                    !scalars.contains(where: { $0.properties.generalCategory == .control })
+                else {
+                    throw ChatError.badRequest(
+                        "mid must be 1-\(ProtocolLimits.maxMIDLength) characters without control characters."
+                    )
+                }
+            }
             switch MessageText.validate(text) {
             case .success(let valid):
-                return .say(room: room, text: valid)
+                return .say(room: room, text: valid, mid: mid)
             case .failure(.tooLong):
                 throw ChatError(.tooLarge, "A message may have at most \(MessageText.maxLength) characters.")
             case .failure(.empty), .failure(.blank):

@@ -38,6 +38,7 @@ public actor CommitPipeline: Service {
         var room: RoomName
         var nick: String
         var text: String
+        var mid: String?
         var ack: AckTarget
     }
 
@@ -56,9 +57,9 @@ public actor CommitPipeline: Service {
     }
 
     /// Queues a message for the next commit. Returns `false` once the pipeline has shut down.
-    public func submit(room: RoomName, nick: Nick, text: MessageText, ack: AckTarget) -> Bool {
+    public func submit(room: RoomName, nick: Nick, text: MessageText, mid: String? = nil, ack: AckTarget) -> Bool {
         guard !closed else { return false }
-        pending.append(Request(room: room, nick: nick.value, text: text.value, ack: ack))
+        pending.append(Request(room: room, nick: nick.value, text: text.value, mid: mid, ack: ack))
         submitted += 1
         batchWaiter?.resume()
         batchWaiter = nil
@@ -96,12 +97,12 @@ public actor CommitPipeline: Service {
         while let batch = await nextBatch() {
             let createdAt = now()
             let drafts = batch.map {
-                MessageDraft(room: $0.room, nick: $0.nick, text: $0.text, createdAt: createdAt)
+                MessageDraft(room: $0.room, nick: $0.nick, text: $0.text, createdAt: createdAt, mid: $0.mid)
             }
             do {
                 let stored = try await store.append(drafts)
                 statistics.batches += 1
-                statistics.messages += stored.count
+                statistics.messages += stored.count(where: \.isNew)
                 await hub.deliver(Array(zip(stored, batch.lazy.map(\.ack))))
                 if failing {
                     failing = false

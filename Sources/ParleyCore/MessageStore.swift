@@ -51,8 +51,9 @@ public struct StoredRoom: Sendable, Equatable {
 /// Implementations assign each room's ids in sequence and make a batch durable before `append`
 /// returns: the chat server acknowledges and broadcasts a message only after that.
 public protocol MessageStore: Sendable {
-    /// Stores `drafts` in one transaction, in order, and returns them with their ids.
-    func append(_ drafts: [MessageDraft]) async throws -> [ChatMessage]
+    /// Stores `drafts` in one transaction, in order, and returns one result per draft: the
+    /// message with its id, or, for a draft whose `mid` its room already holds, that message.
+    func append(_ drafts: [MessageDraft]) async throws -> [AppendResult]
 
     /// Reads one page of a room's history, and the room's newest id, from one snapshot.
     func history(of room: RoomName, _ page: HistoryPage) async throws -> HistorySlice

@@ -66,16 +66,19 @@ public final class SQLiteMessageStore: MessageStore {
         try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }
 
-    public func append(_ drafts: [MessageDraft]) async throws -> [ChatMessage] {
+    public func append(_ drafts: [MessageDraft]) async throws -> [AppendResult] {
         guard !drafts.isEmpty else { return [] }
         return try await pool.write { db in try Self.append(drafts, in: db) }
     }
 
-    static func append(_ drafts: [MessageDraft], in db: Database) throws -> [ChatMessage] {
+    static func append(_ drafts: [MessageDraft], in db: Database) throws -> [AppendResult] {
         var lastIDs: [RoomName: Int64] = [:]
         let selectLastID = try db.cachedStatement(sql: "SELECT last_id FROM rooms WHERE name = ?")
         let insert = try db.cachedStatement(
-            sql: "INSERT INTO messages (room, id, nick, text, created_at) VALUES (?, ?, ?, ?, ?)"
+            sql: "INSERT INTO messages (room, id, nick, text, created_at, mid) VALUES (?, ?, ?, ?, ?, ?)"
+        )
+        let selectByMID = try db.cachedStatement(
+            sql: "SELECT id, nick, text, created_at FROM messages WHERE room = ? AND mid = ?"
         )
         let upsertRoom = try db.cachedStatement(
             sql: """
@@ -83,9 +86,21 @@ public final class SQLiteMessageStore: MessageStore {
                 ON CONFLICT (name) DO UPDATE SET last_id = excluded.last_id
                 """
         )
-        var stored: [ChatMessage] = []
+        var stored: [AppendResult] = []
         stored.reserveCapacity(drafts.count)
         for draft in drafts {
+            if let mid = draft.mid, let row = try Row.fetchOne(selectByMID, arguments: [draft.room.value, mid]) {
+                let original = ChatMessage(
+                    room: draft.room,
+                    id: row[0],
+                    nick: row[1],
+                    text: row[2],
+                    createdAt: row[3],
+                    mid: mid
+                )
+                stored.append(AppendResult(message: original, isNew: false))
+                continue
+            }
             let previous: Int64
             if let known = lastIDs[draft.room] {
                 previous = known
@@ -98,10 +113,16 @@ public final class SQLiteMessageStore: MessageStore {
             }
             let id = previous + 1
             lastIDs[draft.room] = id
-            try insert.execute(arguments: [draft.room.value, id, draft.nick, draft.text, draft.createdAt])
-            stored.append(
-                ChatMessage(room: draft.room, id: id, nick: draft.nick, text: draft.text, createdAt: draft.createdAt)
+            try insert.execute(arguments: [draft.room.value, id, draft.nick, draft.text, draft.createdAt, draft.mid])
+            let message = ChatMessage(
+                room: draft.room,
+                id: id,
+                nick: draft.nick,
+                text: draft.text,
+                createdAt: draft.createdAt,
+                mid: draft.mid
             )
+            stored.append(AppendResult(message: message, isNew: true))
         }
         for (room, lastID) in lastIDs {
             try upsertRoom.execute(arguments: [room.value, lastID])
@@ -119,22 +140,22 @@ public final class SQLiteMessageStore: MessageStore {
         let arguments: StatementArguments
         switch page {
         case .latest(let limit):
-            sql = "SELECT id, nick, text, created_at FROM messages WHERE room = ? ORDER BY id DESC LIMIT ?"
+            sql = "SELECT id, nick, text, created_at, mid FROM messages WHERE room = ? ORDER BY id DESC LIMIT ?"
             arguments = [room.value, limit + 1]
         case .before(let id, let limit):
             sql =
-                "SELECT id, nick, text, created_at FROM messages WHERE room = ? AND id < ? ORDER BY id DESC LIMIT ?"
+                "SELECT id, nick, text, created_at, mid FROM messages WHERE room = ? AND id < ? ORDER BY id DESC LIMIT ?"
             arguments = [room.value, id, limit + 1]
         case .after(let id, let limit):
             sql =
-                "SELECT id, nick, text, created_at FROM messages WHERE room = ? AND id > ? ORDER BY id ASC LIMIT ?"
+                "SELECT id, nick, text, created_at, mid FROM messages WHERE room = ? AND id > ? ORDER BY id ASC LIMIT ?"
             arguments = [room.value, id, limit + 1]
         }
         var messages: [ChatMessage] = []
         let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
         while let row = try rows.next() {
             messages.append(
-                ChatMessage(room: room, id: row[0], nick: row[1], text: row[2], createdAt: row[3])
+                ChatMessage(room: room, id: row[0], nick: row[1], text: row[2], createdAt: row[3], mid: row[4])
             )
         }
         let truncated = messages.count > page.limit

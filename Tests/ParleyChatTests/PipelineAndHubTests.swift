@@ -104,7 +104,7 @@ struct Failure: Error, CustomStringConvertible {
         var joiner = try await connect()
         let room = self.room
         let ack = AckTarget(connection: 0, ref: nil)  // the sender is not part of this test
-        func append(_ text: String) async throws -> ChatMessage {
+        func append(_ text: String) async throws -> AppendResult {
             try await store.append([MessageDraft(room: room, nick: "writer", text: text, createdAt: 1)])[0]
         }
         let a = try await append("a")

@@ -62,10 +62,10 @@ import Testing
         let first = try await store.append(
             drafts("a", "a1") + drafts("b", "b1") + drafts("a", "a2", "a3") + drafts("b", "b2")
         )
-        #expect(first.map(\.id) == [1, 1, 2, 3, 2])
-        #expect(first.map(\.room.value) == ["a", "b", "a", "a", "b"])
+        #expect(first.map(\.message.id) == [1, 1, 2, 3, 2])
+        #expect(first.map(\.message.room.value) == ["a", "b", "a", "a", "b"])
         let second = try await SQLiteMessageStore(path: path).append(drafts("a", "a4") + drafts("c", "c1"))
-        #expect(second.map(\.id) == [4, 1])
+        #expect(second.map(\.message.id) == [4, 1])
         let rooms = try await store.rooms()
         #expect(
             rooms == [
@@ -80,7 +80,7 @@ import Testing
         let store = try SQLiteMessageStore(path: path)
         _ = try await store.append(drafts("p", "1", "2", "3"))
         try await store.pool.write { db in try db.execute(sql: "DELETE FROM messages") }
-        #expect(try await store.append(drafts("p", "4")).map(\.id) == [4])
+        #expect(try await store.append(drafts("p", "4")).map(\.message.id) == [4])
     }
 
     @Test func historyPages() async throws {

@@ -5,10 +5,17 @@ import { element, messageElement } from "./render.js";
 
 const nearBottom = 40; // px: closer than this to the end counts as "reading the newest"
 
+/** A random message id (`mid`): a resend with the same one is never stored twice. */
+function newMessageID() {
+  if (crypto.randomUUID) return crypto.randomUUID(); // only in secure contexts (https, localhost)
+  return [...crypto.getRandomValues(new Uint8Array(16))].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
 /** A message the user wrote that the server has not confirmed yet. */
 class Outgoing {
   constructor(text) {
     this.text = text;
+    this.mid = newMessageID();
     // queued: not sent yet; sent: waiting for the ack; unknown: sent on a connection that
     // dropped, so it may or may not be stored; failed: the server refused it.
     this.state = "queued";
@@ -96,8 +103,7 @@ export class Room {
 
   /**
    * Adds messages, skipping ids already shown; returns how many were new and not the user's own.
-   * Messages of the user's own nick settle the matching unconfirmed message (same text, oldest
-   * first: the server stores a connection's messages in the order they were sent).
+   * A message carrying the `mid` of an unconfirmed one settles it.
    */
   add(messages, myNick) {
     let added = 0;
@@ -112,8 +118,8 @@ export class Room {
       this.ids.splice(index, 0, message.id);
       this.nodes.set(message.id, node);
       if (next === undefined) addedBelow = true;
-      if (message.nick.toLowerCase() === myNick.toLowerCase()) this.settleOwn(message.text);
-      else added += 1;
+      if (message.mid) this.settle(message.mid);
+      if (message.nick.toLowerCase() !== myNick.toLowerCase()) added += 1;
     }
     this.empty.hidden = this.ids.length > 0 || this.outgoing.length > 0;
     if (addedBelow) {
@@ -213,10 +219,8 @@ export class Room {
     this.empty.hidden = this.ids.length > 0 || this.outgoing.length > 0;
   }
 
-  settleOwn(text) {
-    const outgoing = this.outgoing.find(
-      (candidate) => (candidate.state === "sent" || candidate.state === "unknown") && candidate.text === text,
-    );
+  settle(mid) {
+    const outgoing = this.outgoing.find((candidate) => candidate.mid === mid);
     if (outgoing) this.remove(outgoing);
   }
 
@@ -225,7 +229,10 @@ export class Room {
     for (const outgoing of this.outgoing) if (outgoing.state === "sent") this.mark(outgoing, "unknown");
   }
 
-  /** What to send once the room is joined again: queued messages, and in-flight ones the backlog did not show. */
+  /**
+   * What to send once the room is joined again: queued messages, and in-flight ones the backlog
+   * did not show. Resending those is safe: the server stores a `mid` only once.
+   */
   unsent() {
     return this.outgoing.filter((outgoing) => outgoing.state === "queued" || outgoing.state === "unknown");
   }

@@ -221,7 +221,7 @@ import Testing
         let next = try await store.append([
             MessageDraft(room: RoomName("general")!, nick: "dan", text: "new", createdAt: 0)
         ])
-        #expect(next.map(\.id) == [5])
+        #expect(next.map(\.message.id) == [5])
 
         let partial = try await Self.run("export", ["--room", "support", "--nick", "carol"], db: db)
         #expect(partial.lines.count == 2)
@@ -278,7 +278,7 @@ import Testing
         let next = try await store.append([
             MessageDraft(room: RoomName("support")!, nick: "dan", text: "hi", createdAt: 0)
         ])
-        #expect(next.map(\.id) == [4])
+        #expect(next.map(\.message.id) == [4])
         // The search index matches the table exactly (SQLite checks it, and fails if not).
         try await store.pool.write { db in
             try db.execute(sql: "INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")

@@ -19,6 +19,14 @@ struct Event: Decodable, Sendable, Equatable {
     var event: String?
     var truncated: Bool?
     var messages: [Event]?
+    var mid: String?
+    var session: String?
+    var retryAfterMs: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case type, room, nick, members, ref, id, text, ts, code, message, event, truncated, messages, mid, session
+        case retryAfterMs = "retry_after_ms"
+    }
 }
 
 /// A real WebSocket client (swift-websocket's) driven step by step: send a command, await the

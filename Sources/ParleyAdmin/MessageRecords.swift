@@ -18,6 +18,14 @@ public enum MessageRecords {
         ])
     }
 
+    /// An export line: the record, plus the sender's `mid` when there is one (so a client's
+    /// retry stays idempotent in a database rebuilt from the export).
+    public static func exportLine(_ message: ArchivedMessage) -> String {
+        var record = record(message)
+        if let mid = message.mid { record.fields.append(("mid", .string(mid))) }
+        return record.json + "\n"
+    }
+
     public static let csvHeader = CSV.line(["room", "id", "nick", "ts", "text"])
 
     /// The table's columns; the room column only when messages of several rooms may be shown.
@@ -70,6 +78,7 @@ public enum MessageRecords {
             var nick: String
             var ts: String
             var text: String
+            var mid: String?
         }
         let decoded: Line
         do {
@@ -95,12 +104,16 @@ public enum MessageRecords {
         guard let createdAt = Timestamp.milliseconds(iso8601: decoded.ts) else {
             throw ImportError(line: number, reason: "invalid ts \"\(decoded.ts)\" (expected 2026-11-26T13:30:00.123Z)")
         }
+        if let mid = decoded.mid, !(1...64).contains(mid.unicodeScalars.count) {
+            throw ImportError(line: number, reason: "invalid mid (1-64 characters)")
+        }
         return ArchivedMessage(
             room: room.value,
             id: decoded.id,
             nick: nick.value,
             text: text.value,
-            createdAt: createdAt
+            createdAt: createdAt,
+            mid: decoded.mid
         )
     }
 }

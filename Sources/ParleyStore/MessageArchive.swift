@@ -52,14 +52,25 @@ public struct ArchivedMessage: Sendable, Equatable {
     public var text: String
     /// Milliseconds since the epoch.
     public var createdAt: Int64
+    /// The sender's own id for the message, if it gave one.
+    public var mid: String?
 
-    public init(seq: Int64 = 0, room: String, id: Int64, nick: String, text: String, createdAt: Int64) {
+    public init(
+        seq: Int64 = 0,
+        room: String,
+        id: Int64,
+        nick: String,
+        text: String,
+        createdAt: Int64,
+        mid: String? = nil
+    ) {
         self.seq = seq
         self.room = room
         self.id = id
         self.nick = nick
         self.text = text
         self.createdAt = createdAt
+        self.mid = mid
     }
 }
 
@@ -129,7 +140,7 @@ public struct MessageArchive: Sendable {
     public func messages(_ filter: MessageFilter) throws -> [ArchivedMessage] {
         try store.pool.read { db in
             var (conditions, arguments) = Self.conditions(filter)
-            var sql = "SELECT seq, room, id, nick, text, created_at FROM messages"
+            var sql = "SELECT seq, room, id, nick, text, created_at, mid FROM messages"
             if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
             sql += " ORDER BY seq DESC"
             if let limit = filter.limit {
@@ -158,7 +169,7 @@ public struct MessageArchive: Sendable {
                 _ = arguments.append(contentsOf: [cursor, throughSeq])
                 _ = arguments.append(contentsOf: [batch])
                 let sql = """
-                    SELECT seq, room, id, nick, text, created_at FROM messages
+                    SELECT seq, room, id, nick, text, created_at, mid FROM messages
                     WHERE \(conditions.joined(separator: " AND ")) ORDER BY seq LIMIT ?
                     """
                 return try Self.fetch(db, sql: sql, arguments: arguments)
@@ -275,7 +286,7 @@ public struct MessageArchive: Sendable {
                 sql: "SELECT nick, text, created_at FROM messages WHERE room = ? AND id = ?"
             )
             let insert = try db.cachedStatement(
-                sql: "INSERT INTO messages (room, id, nick, text, created_at) VALUES (?, ?, ?, ?, ?)"
+                sql: "INSERT INTO messages (room, id, nick, text, created_at, mid) VALUES (?, ?, ?, ?, ?, ?)"
             )
             // A room's sequence must stay ahead of every id it holds, or the server would reuse one.
             let advanceRoom = try db.cachedStatement(
@@ -299,7 +310,7 @@ public struct MessageArchive: Sendable {
                     skipped += 1
                 } else {
                     try insert.execute(arguments: [
-                        message.room, message.id, message.nick, message.text, message.createdAt,
+                        message.room, message.id, message.nick, message.text, message.createdAt, message.mid,
                     ])
                     added += 1
                 }
@@ -364,7 +375,15 @@ public struct MessageArchive: Sendable {
         let rows = try Row.fetchCursor(db, sql: sql, arguments: arguments)
         while let row = try rows.next() {
             messages.append(
-                ArchivedMessage(seq: row[0], room: row[1], id: row[2], nick: row[3], text: row[4], createdAt: row[5])
+                ArchivedMessage(
+                    seq: row[0],
+                    room: row[1],
+                    id: row[2],
+                    nick: row[3],
+                    text: row[4],
+                    createdAt: row[5],
+                    mid: row[6]
+                )
             )
         }
         return messages

@@ -10,7 +10,7 @@ struct Export: ParsableCommand {
         discussion: """
             Takes the filters of `parley history`; without any, exports everything. Reads the \
             database read-only and streams, so it is safe on a running server and on any size. \
-            Each line: {"room":…,"id":…,"nick":…,"ts":…,"text":…}.
+            Each line: {"room":…,"id":…,"nick":…,"ts":…,"text":…}, plus "mid" when the sender gave one.
 
             Examples:
               parley export > all.jsonl
@@ -26,7 +26,7 @@ struct Export: ParsableCommand {
         let archive = try database.archive(readOnly: true)
         let filter = try filters.filter(in: archive)
         try archive.scan(filter, afterSeq: 0, throughSeq: try archive.lastSeq()) { batch in
-            StandardOutput.write(batch.map { MessageRecords.record($0).json + "\n" }.joined())
+            StandardOutput.write(batch.map(MessageRecords.exportLine).joined())
         }
     }
 }

@@ -48,7 +48,8 @@ import Testing
                     room: RoomName($0.room)!,
                     nick: $0.nick,
                     text: $0.text,
-                    createdAt: Timestamp.milliseconds(iso8601: $0.ts)!
+                    createdAt: Timestamp.milliseconds(iso8601: $0.ts)!,
+                    mid: $0.text == "recent" ? "mid-of-recent" : nil
                 )
             }
         )
@@ -205,6 +206,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         let exported = try await Self.run("export", [], db: db)
         #expect(exported.lines.count == Self.seeds.count)
+        #expect(exported.lines.last?.hasSuffix(#""text":"recent","mid":"mid-of-recent"}"#) == true)
         let copy = directory.appendingPathComponent("copy.sqlite").path
         let file = directory.appendingPathComponent("all.jsonl")
         try exported.output.write(to: file, atomically: true, encoding: .utf8)
@@ -215,6 +217,11 @@ import Testing
         #expect(try await Self.run("export", [], db: copy).output == exported.output)
         let again = try await Self.run("import", ["-"], db: copy, input: exported.output)
         #expect(again.output == "imported 0 messages (8 already there)\n")
+        // The mid came along: a client's retry into the rebuilt database is still recognised.
+        let retried = try await SQLiteMessageStore(path: copy).append([
+            MessageDraft(room: RoomName("general")!, nick: "alice", text: "recent", createdAt: 0, mid: "mid-of-recent")
+        ])
+        #expect(retried.map(\.isNew) == [false])
 
         // The rooms' sequences moved past the imported ids: the next message gets the next id.
         let store = try SQLiteMessageStore(path: copy)

@@ -60,6 +60,7 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -77,6 +78,7 @@ let package = Package(
             name: "parley",
             dependencies: [
                 "ParleyAdmin",
+                "ParleyChat",
                 "ParleyServer",
                 "ParleyStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -117,6 +119,7 @@ let package = Package(
             name: "ParleyServerTests",
             dependencies: [
                 "ParleyAdmin",
+                "ParleyChat",
                 "ParleyServer",
                 "ParleyStore",
                 "parley",

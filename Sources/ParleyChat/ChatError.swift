@@ -10,15 +10,20 @@ public struct ChatError: Error, Equatable, Sendable {
         case notInRoom = "not_in_room"
         case nickTaken = "nick_taken"
         case tooManyRooms = "too_many_rooms"
+        case roomFull = "room_full"
+        case rateLimited = "rate_limited"
         case unavailable = "unavailable"
     }
 
     public var code: Code
     public var message: String
+    /// For `rate_limited`: when the command would be accepted again.
+    public var retryAfter: Duration?
 
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, retryAfter: Duration? = nil) {
         self.code = code
         self.message = message
+        self.retryAfter = retryAfter
     }
 
     public static func badRequest(_ message: String) -> ChatError { ChatError(.badRequest, message) }

@@ -27,6 +27,8 @@ public struct AckTarget: Sendable {
 public actor ChatHub {
     /// The most rooms one connection may be in.
     public let maxRoomsPerConnection: Int
+    /// The most members one room may have (0: no limit).
+    public let maxMembersPerRoom: Int
 
     private var connections: [ConnectionID: Connection] = [:]
     private var rooms: [RoomName: Room] = [:]
@@ -36,8 +38,9 @@ public actor ChatHub {
     private var accepting = true
     private var emptyWaiters: [CheckedContinuation<Void, Never>] = []
 
-    public init(maxRoomsPerConnection: Int = 100) {
+    public init(maxRoomsPerConnection: Int = 100, maxMembersPerRoom: Int = 0) {
         self.maxRoomsPerConnection = maxRoomsPerConnection
+        self.maxMembersPerRoom = maxMembersPerRoom
     }
 
     // MARK: Connections
@@ -96,6 +99,11 @@ public actor ChatHub {
         }
         if !connection.rooms.contains(roomName) && connection.rooms.count >= maxRoomsPerConnection {
             throw ChatError(.tooManyRooms, "A connection may be in at most \(maxRoomsPerConnection) rooms.")
+        }
+        if maxMembersPerRoom > 0, !connection.rooms.contains(roomName),
+            let members = rooms[roomName]?.members.count, members >= maxMembersPerRoom
+        {
+            throw ChatError(.roomFull, "\(roomName.value) is full (\(maxMembersPerRoom) members); try again later.")
         }
         let nick: Nick
         if let current = connection.nick {

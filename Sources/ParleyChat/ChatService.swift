@@ -10,11 +10,27 @@ public struct ChatConfiguration: Sendable {
     public var maxRoomsPerConnection: Int
     /// The most frames waiting for one connection before it is closed as a slow consumer.
     public var outboxCapacity: Int
+    /// The most members one room may have (0: no limit).
+    public var maxMembersPerRoom: Int
+    /// The longest message text, in Unicode scalars (at most the protocol's 4000).
+    public var maxTextLength: Int
+    /// How fast one connection may send commands.
+    public var rateLimits: RateLimits
 
-    public init(historyOnJoin: Int = 50, maxRoomsPerConnection: Int = 100, outboxCapacity: Int = 4096) {
+    public init(
+        historyOnJoin: Int = 50,
+        maxRoomsPerConnection: Int = 100,
+        outboxCapacity: Int = 4096,
+        maxMembersPerRoom: Int = 10_000,
+        maxTextLength: Int = MessageText.maxLength,
+        rateLimits: RateLimits = RateLimits()
+    ) {
         self.historyOnJoin = historyOnJoin
         self.maxRoomsPerConnection = maxRoomsPerConnection
         self.outboxCapacity = outboxCapacity
+        self.maxMembersPerRoom = maxMembersPerRoom
+        self.maxTextLength = min(maxTextLength, MessageText.maxLength)
+        self.rateLimits = rateLimits
     }
 }
 
@@ -31,7 +47,10 @@ public final class ChatService: Sendable {
         self.configuration = configuration
         self.store = store
         self.logger = logger
-        self.hub = ChatHub(maxRoomsPerConnection: configuration.maxRoomsPerConnection)
+        self.hub = ChatHub(
+            maxRoomsPerConnection: configuration.maxRoomsPerConnection,
+            maxMembersPerRoom: configuration.maxMembersPerRoom
+        )
         self.pipeline = CommitPipeline(store: store, hub: hub, logger: logger)
     }
 

@@ -12,16 +12,40 @@ public struct ChatSession: Sendable {
     private let chat: ChatService
     private var nick: Nick?
     private var rooms: Set<RoomName> = []
+    private var sayBucket: TokenBucket
+    private var otherBucket: TokenBucket
+    private var refusalsInARow = 0
 
     init(connectionID: ConnectionID, outbox: Outbox, chat: ChatService) {
         self.connectionID = connectionID
         self.outbox = outbox
         self.chat = chat
+        let limits = chat.configuration.rateLimits
+        sayBucket = TokenBucket(capacity: limits.sayBurst, perSecond: limits.sayPerSecond)
+        otherBucket = TokenBucket(capacity: limits.otherBurst, perSecond: limits.otherPerSecond)
     }
 
     /// Handles one complete text message from the client.
     public mutating func handle(_ text: String) async {
         let decoded = ClientCommand.decode(text)
+        // Every frame costs a token, malformed ones too (from the larger bucket).
+        var isSay = false
+        if case .success(.say) = decoded.command { isSay = true }
+        if let wait = isSay ? sayBucket.take() : otherBucket.take() {
+            refusalsInARow += 1
+            if refusalsInARow >= chat.configuration.rateLimits.maxRefusalsInARow {
+                chat.logger.notice(
+                    "Closing a connection that keeps flooding",
+                    metadata: ["parley.connection": "\(connectionID)"]
+                )
+                outbox.close(.flooding)
+                return
+            }
+            let error = ChatError(.rateLimited, "Too many commands; slow down.", retryAfter: wait)
+            outbox.send(ServerEvent.error(error, ref: decoded.ref))
+            return
+        }
+        refusalsInARow = 0
         switch decoded.command {
         case .failure(let error):
             outbox.send(ServerEvent.error(error, ref: decoded.ref))
@@ -41,6 +65,10 @@ public struct ChatSession: Sendable {
         case .say(let room, let text, let mid):
             guard let nick, rooms.contains(room) else {
                 throw ChatError(.notInRoom, "Join \(room.value) before saying something there.")
+            }
+            let maxLength = chat.configuration.maxTextLength
+            guard text.value.unicodeScalars.count <= maxLength else {
+                throw ChatError(.tooLarge, "A message may have at most \(maxLength) characters.")
             }
             let accepted = await chat.pipeline.submit(
                 room: room,

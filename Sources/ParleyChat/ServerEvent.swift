@@ -86,6 +86,10 @@ public enum ServerEvent {
         json.field("type", "error")
         json.field("code", error.code.rawValue)
         json.field("message", error.message)
+        if let retryAfter = error.retryAfter {
+            let (seconds, attoseconds) = retryAfter.components
+            json.field("retry_after_ms", seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+        }
         json.optionalField("ref", ref)
         json.endObject()
         return json.buffer

@@ -4,8 +4,21 @@ import Logging
 import NIOCore
 import ParleyChat
 
-/// The request context of Parley's HTTP and WebSocket routes.
-typealias ParleyRequestContext = BasicWebSocketRequestContext
+/// The request context of Parley's HTTP and WebSocket routes: Hummingbird's, plus the peer's
+/// address (for per-address limits).
+struct ParleyRequestContext: RequestContext, WebSocketRequestContext, RemoteAddressRequestContext {
+    var coreContext: CoreRequestContextStorage
+    let webSocket: WebSocketHandlerReference<Self>
+    let channel: any Channel
+
+    var remoteAddress: SocketAddress? { channel.remoteAddress }
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        webSocket = .init()
+        channel = source.channel
+    }
+}
 
 /// Builds the Hummingbird application: the page and JSON API on HTTP, the chat on `/ws`.
 ///
@@ -25,10 +38,29 @@ func buildApplication(
     }
     APIRoutes(chat: chat).register(on: router)
 
-    let transport = WebSocketTransport(chat: chat, limits: MessageAssembler.Limits())
+    let transport = WebSocketTransport(
+        chat: chat,
+        limits: MessageAssembler.Limits(maxMessageBytes: configuration.maxMessageBytes)
+    )
+    let admission = ConnectionAdmission(limits: configuration.admission)
     let webSocketRouter = Router(context: ParleyRequestContext.self)
-    webSocketRouter.ws("/ws") { inbound, outbound, context in
+    webSocketRouter.ws("/ws") { request, context in
+        if let refusal = await admission.refusal(for: request, context: context) {
+            context.logger.notice("Refused a WebSocket upgrade: \(refusal.reason)")
+            // hummingbird-websocket answers every refused upgrade with a fixed 400; the client
+            // should learn why (403, 429 with Retry-After, 503), so that answer is written first.
+            try await refusal.respond(on: context.channel)
+            return .dontUpgrade
+        }
+        return .upgrade([:])
+    } onUpgrade: { inbound, outbound, context in
+        let address = admission.address(of: context.request, context: context.requestContext)
+        guard await admission.acquire(address) else {
+            try? await outbound.close(.init(codeNumber: 1013), reason: "server busy; try again later")
+            return
+        }
         await transport.handle(inbound: inbound, outbound: outbound, logger: context.logger)
+        await admission.release(address)
     }
 
     return Application(

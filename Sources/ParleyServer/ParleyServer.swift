@@ -35,11 +35,9 @@ public struct ParleyServer: Sendable {
         )
         self.store = store
         let files = try StaticFiles(root: configuration.webRoot, logger: logger)
-        let chat = ChatService(
-            store: store,
-            configuration: ChatConfiguration(historyOnJoin: configuration.historyOnJoin),
-            logger: logger
-        )
+        var chatConfiguration = configuration.chat
+        chatConfiguration.historyOnJoin = configuration.historyOnJoin
+        let chat = ChatService(store: store, configuration: chatConfiguration, logger: logger)
         let host = configuration.host
         let application = buildApplication(configuration, chat: chat, files: files, logger: logger) { port in
             let shownHost = host.contains(":") ? "[\(host)]" : host

@@ -1,3 +1,5 @@
+public import ParleyChat
+
 /// Everything `parley serve` can be told.
 public struct ServerConfiguration: Sendable {
     public var host: String
@@ -11,6 +13,12 @@ public struct ServerConfiguration: Sendable {
     public var historyOnJoin: Int
     /// `PRAGMA synchronous = FULL` (an acknowledged message survives power loss) or NORMAL.
     public var synchronousFull: Bool
+    /// The chat's own limits (rooms per connection, members per room, text length, rates).
+    public var chat: ChatConfiguration
+    /// Who may open a WebSocket, and how many.
+    public var admission: AdmissionLimits
+    /// The largest WebSocket message (a single frame or a reassembled one), in bytes.
+    public var maxMessageBytes: Int
 
     public init(
         host: String = "127.0.0.1",
@@ -18,7 +26,10 @@ public struct ServerConfiguration: Sendable {
         databasePath: String = "parley.sqlite",
         webRoot: String = "web",
         historyOnJoin: Int = 50,
-        synchronousFull: Bool = true
+        synchronousFull: Bool = true,
+        chat: ChatConfiguration = ChatConfiguration(),
+        admission: AdmissionLimits = AdmissionLimits(),
+        maxMessageBytes: Int = 65536
     ) {
         self.host = host
         self.port = port
@@ -26,5 +37,8 @@ public struct ServerConfiguration: Sendable {
         self.webRoot = webRoot
         self.historyOnJoin = historyOnJoin
         self.synchronousFull = synchronousFull
+        self.chat = chat
+        self.admission = admission
+        self.maxMessageBytes = maxMessageBytes
     }
 }

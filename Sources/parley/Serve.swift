@@ -39,6 +39,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical. (env: PARLEY_LOG_LEVEL; default: info)")
     var logLevel: String?
 
+    @OptionGroup(title: "Limits")
+    var limits: LimitOptions
+
     func run() async throws {
         let environment = EnvironmentFallback()
         let configuration = try resolve(environment)
@@ -74,6 +77,7 @@ struct Serve: AsyncParsableCommand {
         guard (0...1000).contains(configuration.historyOnJoin) else {
             throw ValidationError("--history must be between 0 and 1000")
         }
+        limits.apply(to: &configuration)
         return configuration
     }
 

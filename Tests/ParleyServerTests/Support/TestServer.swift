@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ParleyChat
 import ParleyServer
 
 /// A real Parley server on a free loopback port, with its database in a temporary folder.
@@ -32,8 +33,22 @@ final class TestServer: Sendable {
         return logger
     }
 
+    /// Limits off, so that tests of other things can send as fast as they like from one address;
+    /// the tests of the limits set their own.
+    static let unlimited: (ChatConfiguration, AdmissionLimits) = (
+        ChatConfiguration(rateLimits: .unlimited),
+        AdmissionLimits(maxConnections: 0, maxConnectionsPerAddress: 0, connectBurstPerAddress: 0)
+    )
+
     /// Starts a server; `directory` reuses the database of an earlier one.
-    init(directory: URL? = nil, historyOnJoin: Int = 50, webRoot: String = TestServer.webRoot) async throws {
+    init(
+        directory: URL? = nil,
+        historyOnJoin: Int = 50,
+        webRoot: String = TestServer.webRoot,
+        chat: ChatConfiguration = TestServer.unlimited.0,
+        admission: AdmissionLimits = TestServer.unlimited.1,
+        maxMessageBytes: Int = 65536
+    ) async throws {
         let directory = try directory ?? Self.makeDirectory()
         self.directory = directory
         self.databasePath = directory.appendingPathComponent("parley.sqlite").path
@@ -42,7 +57,10 @@ final class TestServer: Sendable {
             port: 0,
             databasePath: databasePath,
             webRoot: webRoot,
-            historyOnJoin: historyOnJoin
+            historyOnJoin: historyOnJoin,
+            chat: chat,
+            admission: admission,
+            maxMessageBytes: maxMessageBytes
         )
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let server = try ParleyServer(configuration: configuration, logger: Self.logger, handlesSignals: false) {
@@ -73,9 +91,18 @@ final class TestServer: Sendable {
     static func with<T>(
         historyOnJoin: Int = 50,
         webRoot: String = TestServer.webRoot,
+        chat: ChatConfiguration = TestServer.unlimited.0,
+        admission: AdmissionLimits = TestServer.unlimited.1,
+        maxMessageBytes: Int = 65536,
         _ body: (TestServer) async throws -> T
     ) async throws -> T {
-        let server = try await TestServer(historyOnJoin: historyOnJoin, webRoot: webRoot)
+        let server = try await TestServer(
+            historyOnJoin: historyOnJoin,
+            webRoot: webRoot,
+            chat: chat,
+            admission: admission,
+            maxMessageBytes: maxMessageBytes
+        )
         do {
             let result = try await body(server)
             try await server.stop()

@@ -1,0 +1,92 @@
+import ArgumentParser
+import ParleyChat
+import ParleyServer
+
+/// The abuse limits of `parley serve`. Every count may be 0 to switch that limit off.
+struct LimitOptions: ParsableArguments {
+    @Option(help: "Open WebSocket connections in total; more get HTTP 503.")
+    var maxConnections = 20_000
+
+    @Option(
+        name: .customLong("max-connections-per-ip"),
+        help: "Open connections from one client address; more get 429."
+    )
+    var maxConnectionsPerAddress = 32
+
+    @Option(name: .customLong("connect-burst-per-ip"), help: "New connections one address may open at once …")
+    var connectBurstPerAddress = 20
+
+    @Option(name: .customLong("connect-rate-per-ip"), help: "… and per second after that; beyond, 429.")
+    var connectsPerSecondPerAddress = 5.0
+
+    @Option(
+        name: .customLong("allowed-origin"),
+        help: ArgumentHelp(
+            "A page origin (https://chat.example.com) allowed to open WebSockets besides the server's own. Repeatable.",
+            valueName: "origin"
+        )
+    )
+    var allowedOrigins: [String] = []
+
+    @Option(
+        name: .customLong("trusted-proxy"),
+        help: ArgumentHelp(
+            "Address of a reverse proxy whose X-Forwarded-For names the client. Repeatable.",
+            valueName: "address"
+        )
+    )
+    var trustedProxies: [String] = []
+
+    @Option(help: "say commands a connection may send at once …")
+    var sayBurst = 10
+
+    @Option(help: "… and per second after that; beyond, rate_limited.")
+    var sayRate = 5.0
+
+    @Option(help: "Other commands (join, leave, history, ping) a connection may send at once …")
+    var commandBurst = 200
+
+    @Option(help: "… and per second after that.")
+    var commandRate = 20.0
+
+    @Option(help: "Rooms one connection may be in.")
+    var maxRoomsPerConnection = 100
+
+    @Option(help: "Members one room may have; more get room_full.")
+    var maxMembersPerRoom = 10_000
+
+    @Option(help: "Longest message text, in characters (at most 4000).")
+    var maxTextLength = 4000
+
+    @Option(help: "Largest WebSocket message in bytes (one frame or reassembled); larger ones close with 1009.")
+    var maxMessageBytes = 65536
+
+    func validate() throws {
+        guard (1...4000).contains(maxTextLength) else { throw ValidationError("--max-text-length must be 1-4000") }
+        guard (1024...(16 << 20)).contains(maxMessageBytes) else {
+            throw ValidationError("--max-message-bytes must be between 1024 and 16777216")
+        }
+        guard maxRoomsPerConnection >= 1 else { throw ValidationError("--max-rooms-per-connection must be 1 or more") }
+    }
+
+    func apply(to configuration: inout ServerConfiguration) {
+        configuration.admission = AdmissionLimits(
+            maxConnections: maxConnections,
+            maxConnectionsPerAddress: maxConnectionsPerAddress,
+            connectBurstPerAddress: connectBurstPerAddress,
+            connectsPerSecondPerAddress: connectsPerSecondPerAddress,
+            allowedOrigins: Set(allowedOrigins),
+            trustedProxies: Set(trustedProxies)
+        )
+        configuration.chat.rateLimits = RateLimits(
+            sayBurst: sayBurst,
+            sayPerSecond: sayRate,
+            otherBurst: commandBurst,
+            otherPerSecond: commandRate
+        )
+        configuration.chat.maxRoomsPerConnection = maxRoomsPerConnection
+        configuration.chat.maxMembersPerRoom = maxMembersPerRoom
+        configuration.chat.maxTextLength = maxTextLength
+        configuration.maxMessageBytes = maxMessageBytes
+    }
+}

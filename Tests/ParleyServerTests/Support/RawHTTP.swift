@@ -1,0 +1,101 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Plain-socket HTTP for requests a WebSocket client library would not send (or whose refusal
+/// it would not show): writes the request bytes, returns what the server answered.
+enum RawHTTP {
+    /// A WebSocket upgrade request for `/ws` with extra header lines.
+    static func upgradeRequest(port: Int, headers: [String] = []) -> String {
+        ([
+            "GET /ws HTTP/1.1", "Host: 127.0.0.1:\(port)", "Connection: Upgrade", "Upgrade: websocket",
+            "Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        ] + headers)
+        .joined(separator: "\r\n") + "\r\n\r\n"
+    }
+
+    /// An open socket that has sent a request and read its response (an upgraded one keeps
+    /// counting as an open connection until ``close()``).
+    final class Connection: @unchecked Sendable {
+        let response: String
+        private let fd: Int32
+
+        fileprivate init(response: String, fd: Int32) {
+            self.response = response
+            self.fd = fd
+        }
+
+        func close() { _ = Glibc.close(fd) }
+
+        deinit { close() }
+    }
+
+    /// Sends `request` and returns the response head (and body, when it has a Content-Length).
+    static func exchange(_ request: String, port: Int) async throws -> String {
+        let connection = try await open(request, port: port)
+        connection.close()
+        return connection.response
+    }
+
+    /// Sends `request`, reads the response, and leaves the socket open.
+    static func open(_ request: String, port: Int, timeout: Duration = .seconds(10)) async throws -> Connection {
+        // The socket calls block, so they run on a thread of their own: blocking one of the few
+        // threads of Swift's cooperative pool would stall the in-process server being tested.
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(with: Result { try blockingOpen(request, port: port, timeout: timeout) })
+            }
+        }
+    }
+
+    private static func blockingOpen(_ request: String, port: Int, timeout: Duration) throws -> Connection {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket() failed") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else {
+            _ = Glibc.close(fd)
+            throw TestFailure("connect() failed")
+        }
+        var wait = timeval(
+            tv_sec: Int(timeout.components.seconds),
+            tv_usec: Int(timeout.components.attoseconds / 1_000_000_000_000)
+        )
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
+        _ = request.utf8CString.withUnsafeBufferPointer { send(fd, $0.baseAddress, $0.count - 1, 0) }
+        var received = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while !isComplete(received) {
+            let count = recv(fd, &buffer, buffer.count, 0)
+            if count <= 0 { break }
+            received += buffer[..<count]
+        }
+        return Connection(response: String(decoding: received, as: UTF8.self), fd: fd)
+    }
+
+    /// Whether `bytes` hold a whole response head, and the body its Content-Length announces.
+    private static func isComplete(_ bytes: [UInt8]) -> Bool {
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let end = text.range(of: "\r\n\r\n") else { return false }
+        let head = text[..<end.lowerBound].lowercased()
+        guard let line = head.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }),
+            let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces))
+        else { return true }
+        return text[end.upperBound...].utf8.count >= length
+    }
+
+    /// The status code of the first response line.
+    static func status(_ response: String) -> Int? {
+        guard response.hasPrefix("HTTP/1.1 "), response.count >= 12 else { return nil }
+        return Int(response.dropFirst(9).prefix(3))
+    }
+}

@@ -34,6 +34,9 @@ public actor CommitPipeline: Service {
 
     public private(set) var statistics = Statistics()
 
+    /// False from a failed commit until the next one succeeds.
+    public var isStoreHealthy: Bool { !failing }
+
     struct Request {
         var room: RoomName
         var nick: String

@@ -9,7 +9,14 @@ struct APIRoutes: Sendable {
 
     func register<Context: RequestContext>(on router: Router<Context>) {
         router.get("/healthz") { _, _ in
-            Self.json(.ok, "{\"status\":\"ok\"}")
+            // Unhealthy while the store refuses commits: a load balancer should send new users
+            // elsewhere until it recovers (which the next successful commit shows).
+            await chat.pipeline.isStoreHealthy
+                ? Self.json(.ok, "{\"status\":\"ok\"}")
+                : Self.json(
+                    .serviceUnavailable,
+                    "{\"status\":\"unavailable\",\"reason\":\"the message store is failing\"}"
+                )
         }
         router.get("/ws") { _, _ in
             Response(

@@ -1,7 +1,7 @@
 import Hummingbird
 public import Logging
 import ParleyChat
-import ParleyStore
+public import ParleyStore
 import ServiceLifecycle
 import UnixSignals
 
@@ -14,7 +14,8 @@ import UnixSignals
 public struct ParleyServer: Sendable {
     public let configuration: ServerConfiguration
     private let group: ServiceGroup
-    private let store: SQLiteMessageStore
+    /// The server's message store (tests reach its writer connection through it).
+    public let store: SQLiteMessageStore
 
     /// Opens the database (creating and migrating it) and reads the web root.
     ///
@@ -31,7 +32,7 @@ public struct ParleyServer: Sendable {
         self.configuration = configuration
         let store = try SQLiteMessageStore(
             path: configuration.databasePath,
-            options: .init(synchronousFull: configuration.synchronousFull)
+            options: .init(synchronousFull: configuration.synchronousFull, busyTimeout: configuration.busyTimeout)
         )
         self.store = store
         let files = try StaticFiles(root: configuration.webRoot, logger: logger)

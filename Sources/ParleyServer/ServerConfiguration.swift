@@ -19,6 +19,9 @@ public struct ServerConfiguration: Sendable {
     public var admission: AdmissionLimits
     /// The largest WebSocket message (a single frame or a reassembled one), in bytes.
     public var maxMessageBytes: Int
+    /// How long, in seconds, a commit waits for a lock another process holds on the database
+    /// before the says in it are refused as `unavailable`.
+    public var busyTimeout: Double
 
     public init(
         host: String = "127.0.0.1",
@@ -29,7 +32,8 @@ public struct ServerConfiguration: Sendable {
         synchronousFull: Bool = true,
         chat: ChatConfiguration = ChatConfiguration(),
         admission: AdmissionLimits = AdmissionLimits(),
-        maxMessageBytes: Int = 65536
+        maxMessageBytes: Int = 65536,
+        busyTimeout: Double = 5
     ) {
         self.host = host
         self.port = port
@@ -40,5 +44,6 @@ public struct ServerConfiguration: Sendable {
         self.chat = chat
         self.admission = admission
         self.maxMessageBytes = maxMessageBytes
+        self.busyTimeout = busyTimeout
     }
 }

@@ -64,4 +64,106 @@ import Testing
             }
         }
     }
+
+    /// What one sending client saw before the server went away.
+    struct SenderRecord {
+        var room: String
+        var acked: [Int64: String] = [:]  // id -> text
+        var closeCode: Int?
+    }
+
+    /// Three clients send as fast as acks come while the real server is killed (`signal`), then
+    /// the server restarts on the same database. Every acknowledged message must be stored once
+    /// with its text, and each room's ids must still run 1, 2, 3, … without a gap.
+    func sendThrough(_ signal: Int32) async throws -> [SenderRecord] {
+        let directory = try TestServer.makeDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let unlimited = ["--say-burst", "0", "--command-burst", "0"]
+        let server = try await ServerProcess(directory: directory, arguments: unlimited)
+        let rooms = ["red", "green", "red"]
+        var clients: [ChatClient] = []
+        for (index, room) in rooms.enumerated() {
+            clients.append(
+                try await { () async throws -> ChatClient in
+                    let client = try await ChatClient.connect(server.webSocketURL)
+                    try await client.join(room, nick: "sender\(index)")
+                    return client
+                }()
+            )
+        }
+        let records = try await withThrowingTaskGroup(of: SenderRecord.self) { group in
+            for (index, client) in clients.enumerated() {
+                let room = rooms[index]
+                group.addTask {
+                    var record = SenderRecord(room: room)
+                    var texts: [String: String] = [:]
+                    var sent = 0
+                    var inFlight = 0
+                    while true {
+                        while inFlight < 16 && sent < 5000 {
+                            let text = "sender \(index) message \(sent)"
+                            texts["\(sent)"] = text
+                            try? client.send(["type": "say", "room": room, "text": text, "ref": "\(sent)"])
+                            sent += 1
+                            inFlight += 1
+                        }
+                        switch try await client.receive(timeout: .seconds(20)) {
+                        case .event(let event):
+                            if event.type == "ack", let ref = event.ref, let id = event.id {
+                                record.acked[id] = texts[ref]
+                                inFlight -= 1
+                            }
+                        case .closed(let code):
+                            record.closeCode = code
+                            return record
+                        }
+                    }
+                }
+            }
+            // Let them get going, then pull the plug.
+            try await Task.sleep(for: .milliseconds(700))
+            kill(server.process.processIdentifier, signal)
+            var records: [SenderRecord] = []
+            for try await record in group { records.append(record) }
+            return records
+        }
+        let deadline = ContinuousClock.now + .seconds(15)
+        while server.process.isRunning && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(!server.process.isRunning)
+
+        let restarted = try await ServerProcess(directory: directory, arguments: unlimited)
+        let reader = try await ChatClient.connect(restarted.webSocketURL)
+        for room in Set(rooms) {
+            var stored: [Int64: String] = [:]
+            var after: Int64 = 0
+            while true {
+                try reader.send(["type": "history", "room": room, "after": after, "limit": 200, "ref": "h"])
+                let page = try await reader.next(ofType: "history")
+                for message in page.messages ?? [] { stored[message.id ?? 0] = message.text }
+                after = page.messages?.last?.id ?? after
+                if page.truncated != true { break }
+            }
+            #expect(stored.keys.sorted() == Array(1...Int64(max(stored.count, 1))).prefix(stored.count).map { $0 })
+            for record in records where record.room == room {
+                #expect(!record.acked.isEmpty)
+                for (id, text) in record.acked { #expect(stored[id] == text, "acked \(id) in \(room)") }
+            }
+            let storedTexts = Array(stored.values)
+            #expect(Set(storedTexts).count == storedTexts.count, "a message stored twice in \(room)")
+        }
+        try await restarted.stop()
+        return records
+    }
+
+    @Test func everyAcknowledgedMessageSurvivesSIGKILL() async throws {
+        let records = try await sendThrough(SIGKILL)
+        #expect(records.allSatisfy { $0.closeCode == nil })  // killed: no close frame
+    }
+
+    @Test func everyAcknowledgedMessageSurvivesSIGTERMAndClientsGet1001() async throws {
+        let records = try await sendThrough(SIGTERM)
+        #expect(records.map(\.closeCode) == [1001, 1001, 1001])
+    }
 }

@@ -133,6 +133,23 @@ final class ChatClient: Sendable {
         }
     }
 
+    /// The next event, or the close code once the connection has closed.
+    enum Received {
+        case event(Event)
+        case closed(Int?)
+    }
+
+    func receive(timeout: Duration = .seconds(10)) async throws -> Received {
+        switch await inbox.next(timeout: timeout) {
+        case .text(let text)?:
+            return .event(try JSONDecoder().decode(Event.self, from: Data(text.utf8)))
+        case .closed(let code)?:
+            return .closed(code)
+        case nil:
+            throw TestFailure("no event within \(timeout)")
+        }
+    }
+
     /// The raw text of the next frame.
     func nextText(timeout: Duration = .seconds(10)) async throws -> String {
         guard case .text(let text)? = await inbox.next(timeout: timeout) else {
@@ -141,11 +158,12 @@ final class ChatClient: Sendable {
         return text
     }
 
-    /// The next event of type `type`, skipping others (for example presence).
-    func next(ofType type: String, timeout: Duration = .seconds(10)) async throws -> Event {
+    /// The next event of type `type`, skipping others (for example presence); with `orError`, an
+    /// `error` event is returned too.
+    func next(ofType type: String, orError: Bool = false, timeout: Duration = .seconds(10)) async throws -> Event {
         while true {
             let event = try await next(timeout: timeout)
-            if event.type == type { return event }
+            if event.type == type || (orError && event.type == "error") { return event }
         }
     }
 

@@ -8,7 +8,7 @@ final class TestServer: Sendable {
     let port: Int
     let directory: URL
     let databasePath: String
-    private let server: ParleyServer
+    let server: ParleyServer
     private let task: Task<Void, any Error>
 
     var url: String { "ws://127.0.0.1:\(port)/ws" }
@@ -47,7 +47,8 @@ final class TestServer: Sendable {
         webRoot: String = TestServer.webRoot,
         chat: ChatConfiguration = TestServer.unlimited.0,
         admission: AdmissionLimits = TestServer.unlimited.1,
-        maxMessageBytes: Int = 65536
+        maxMessageBytes: Int = 65536,
+        busyTimeout: Double = 5
     ) async throws {
         let directory = try directory ?? Self.makeDirectory()
         self.directory = directory
@@ -60,7 +61,8 @@ final class TestServer: Sendable {
             historyOnJoin: historyOnJoin,
             chat: chat,
             admission: admission,
-            maxMessageBytes: maxMessageBytes
+            maxMessageBytes: maxMessageBytes,
+            busyTimeout: busyTimeout
         )
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let server = try ParleyServer(configuration: configuration, logger: Self.logger, handlesSignals: false) {

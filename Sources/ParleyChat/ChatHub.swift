@@ -64,10 +64,7 @@ public actor ChatHub {
         if let nick = connection.nick, nickOwners[nick.key] == id {
             nickOwners.removeValue(forKey: nick.key)
         }
-        if connections.isEmpty {
-            for waiter in emptyWaiters { waiter.resume() }
-            emptyWaiters.removeAll()
-        }
+        if connections.isEmpty { wakeEmptyWaiters() }
     }
 
     /// Stops accepting connections and closes every open one with `reason`, after the frames
@@ -80,9 +77,20 @@ public actor ChatHub {
     }
 
     /// Returns once every connection has disconnected.
+    /// (Also returns when the waiting task is cancelled: a bounded shutdown gives up on
+    /// connections that do not go.)
     public func waitUntilEmpty() async {
         if connections.isEmpty { return }
-        await withCheckedContinuation { emptyWaiters.append($0) }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { emptyWaiters.append($0) }
+        } onCancel: {
+            Task { await self.wakeEmptyWaiters() }
+        }
+    }
+
+    private func wakeEmptyWaiters() {
+        for waiter in emptyWaiters { waiter.resume() }
+        emptyWaiters.removeAll()
     }
 
     public var connectionCount: Int { connections.count }

@@ -8,8 +8,9 @@ public struct ChatConfiguration: Sendable {
     public var historyOnJoin: Int
     /// The most rooms one connection may be in.
     public var maxRoomsPerConnection: Int
-    /// The most frames waiting for one connection before it is closed as a slow consumer.
-    public var outboxCapacity: Int
+    /// The most bytes of frames waiting for one connection before it is closed as a slow
+    /// consumer.
+    public var outboxBytes: Int
     /// The most members one room may have (0: no limit).
     public var maxMembersPerRoom: Int
     /// The longest message text, in Unicode scalars (at most the protocol's 4000).
@@ -20,14 +21,14 @@ public struct ChatConfiguration: Sendable {
     public init(
         historyOnJoin: Int = 50,
         maxRoomsPerConnection: Int = 100,
-        outboxCapacity: Int = 4096,
+        outboxBytes: Int = 1 << 20,
         maxMembersPerRoom: Int = 10_000,
         maxTextLength: Int = MessageText.maxLength,
         rateLimits: RateLimits = RateLimits()
     ) {
         self.historyOnJoin = historyOnJoin
         self.maxRoomsPerConnection = maxRoomsPerConnection
-        self.outboxCapacity = outboxCapacity
+        self.outboxBytes = outboxBytes
         self.maxMembersPerRoom = maxMembersPerRoom
         self.maxTextLength = min(maxTextLength, MessageText.maxLength)
         self.rateLimits = rateLimits
@@ -57,12 +58,12 @@ public final class ChatService: Sendable {
     /// A newly opened connection: its command router and the frames to write to it.
     public struct Connection: Sendable {
         public var session: ChatSession
-        public var outgoing: AsyncStream<OutboundItem>
+        public var outgoing: Outbox.Drain
     }
 
     /// Registers a new connection, or returns `nil` when the server is shutting down.
     public func connect() async -> Connection? {
-        let (outbox, outgoing) = Outbox.make(capacity: configuration.outboxCapacity)
+        let (outbox, outgoing) = Outbox.make(byteLimit: configuration.outboxBytes)
         guard let id = await hub.connect(outbox: outbox) else { return nil }
         return Connection(session: ChatSession(connectionID: id, outbox: outbox, chat: self), outgoing: outgoing)
     }

@@ -45,13 +45,13 @@ public struct ParleyServer: Sendable {
             logger.info("Parley is running: open http://\(shownHost):\(port)/")
             await onRunning(port)
         }
-        self.group = ServiceGroup(
-            configuration: .init(
-                services: [chat.commitService, application, chat.drainService],
-                gracefulShutdownSignals: handlesSignals ? [.sigterm, .sigint] : [],
-                logger: logger
-            )
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: [chat.commitService, application, chat.drainService],
+            gracefulShutdownSignals: handlesSignals ? [.sigterm, .sigint] : [],
+            logger: logger
         )
+        groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownTimeout
+        self.group = ServiceGroup(configuration: groupConfiguration)
     }
 
     /// Runs until graceful shutdown (a signal, or ``shutDown()``) has finished.

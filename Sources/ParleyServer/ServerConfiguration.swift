@@ -22,6 +22,9 @@ public struct ServerConfiguration: Sendable {
     /// How long, in seconds, a commit waits for a lock another process holds on the database
     /// before the says in it are refused as `unavailable`.
     public var busyTimeout: Double
+    /// How long a graceful shutdown may take; then connections that are still open (clients
+    /// that do not read their close frame) are dropped. Accepted messages are committed either way.
+    public var shutdownTimeout: Duration
 
     public init(
         host: String = "127.0.0.1",
@@ -33,7 +36,8 @@ public struct ServerConfiguration: Sendable {
         chat: ChatConfiguration = ChatConfiguration(),
         admission: AdmissionLimits = AdmissionLimits(),
         maxMessageBytes: Int = 65536,
-        busyTimeout: Double = 5
+        busyTimeout: Double = 5,
+        shutdownTimeout: Duration = .seconds(10)
     ) {
         self.host = host
         self.port = port
@@ -45,5 +49,6 @@ public struct ServerConfiguration: Sendable {
         self.admission = admission
         self.maxMessageBytes = maxMessageBytes
         self.busyTimeout = busyTimeout
+        self.shutdownTimeout = shutdownTimeout
     }
 }

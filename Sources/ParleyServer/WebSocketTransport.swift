@@ -61,28 +61,48 @@ struct WebSocketTransport: Sendable {
         }
     }
 
+    /// How long a close frame may take to get out to a client that does not read before the
+    /// connection is dropped without one.
+    static let closeWriteTimeout: Duration = .seconds(2)
+
     private static func write(
-        _ outgoing: AsyncStream<OutboundItem>,
+        _ outgoing: Outbox.Drain,
         to outbound: WebSocketOutboundWriter,
         logger: Logger
     ) async {
         do {
-            for await item in outgoing {
+            for await item in outgoing.items {
                 switch item {
                 case .text(let bytes):
                     try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: bytes)))
+                    outgoing.wrote(bytes.readableBytes)
                 case .close(let reason):
-                    try await outbound.close(WebSocketErrorCode(codeNumber: Int(reason.code)), reason: reason.reason)
+                    await close(outbound, reason, logger: logger)
                     return
                 }
             }
             // The stream also ends when this task is cancelled because the reader finished.
             guard !Task.isCancelled else { return }
             // Otherwise the outbox overflowed: the client does not read fast enough.
-            logger.notice("Closing a slow consumer: its outbound queue is full")
-            try await outbound.close(.policyViolation, reason: CloseReason.slowConsumer.reason)
+            logger.notice(
+                "Closing a slow consumer: \(outgoing.queuedBytes) bytes waiting for it, over the limit"
+            )
+            await close(outbound, .slowConsumer, logger: logger)
         } catch {
             logger.debug("WebSocket write ended: \(error)")
+        }
+    }
+
+    /// Sends a close frame, unless the client is so far behind that it cannot even take that
+    /// within ``closeWriteTimeout``: then the handler returns and the connection is dropped.
+    private static func close(_ outbound: WebSocketOutboundWriter, _ reason: CloseReason, logger: Logger) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try? await outbound.close(WebSocketErrorCode(codeNumber: Int(reason.code)), reason: reason.reason)
+            }
+            group.addTask { try? await Task.sleep(for: closeWriteTimeout) }
+            await group.next()
+            group.cancelAll()
         }
     }
 }

@@ -58,6 +58,9 @@ struct LimitOptions: ParsableArguments {
     @Option(help: "Longest message text, in characters (at most 4000).")
     var maxTextLength = 4000
 
+    @Option(help: "Bytes waiting for one client before it is closed as too slow (1008).")
+    var maxQueuedBytes = 1 << 20
+
     @Option(help: "Largest WebSocket message in bytes (one frame or reassembled); larger ones close with 1009.")
     var maxMessageBytes = 65536
 
@@ -66,6 +69,7 @@ struct LimitOptions: ParsableArguments {
         guard (1024...(16 << 20)).contains(maxMessageBytes) else {
             throw ValidationError("--max-message-bytes must be between 1024 and 16777216")
         }
+        guard maxQueuedBytes >= 65536 else { throw ValidationError("--max-queued-bytes must be at least 65536") }
         guard maxRoomsPerConnection >= 1 else { throw ValidationError("--max-rooms-per-connection must be 1 or more") }
     }
 
@@ -88,5 +92,6 @@ struct LimitOptions: ParsableArguments {
         configuration.chat.maxMembersPerRoom = maxMembersPerRoom
         configuration.chat.maxTextLength = maxTextLength
         configuration.maxMessageBytes = maxMessageBytes
+        configuration.chat.outboxBytes = maxQueuedBytes
     }
 }

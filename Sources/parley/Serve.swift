@@ -39,6 +39,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical. (env: PARLEY_LOG_LEVEL; default: info)")
     var logLevel: String?
 
+    @Option(help: "Seconds a graceful shutdown may take before connections still open are dropped. (default: 10)")
+    var shutdownTimeout: Double?
+
     @OptionGroup(title: "Limits")
     var limits: LimitOptions
 
@@ -78,6 +81,10 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--history must be between 0 and 1000")
         }
         limits.apply(to: &configuration)
+        if let shutdownTimeout {
+            guard shutdownTimeout > 0 else { throw ValidationError("--shutdown-timeout must be more than 0") }
+            configuration.shutdownTimeout = .milliseconds(Int64(shutdownTimeout * 1000))
+        }
         return configuration
     }
 

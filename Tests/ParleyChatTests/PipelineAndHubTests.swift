@@ -44,7 +44,8 @@ struct Failure: Error, CustomStringConvertible {
     var room: RoomName { RoomName("pipe")! }
 
     func connect() async throws -> Peer {
-        let (outbox, stream) = Outbox.make(capacity: 100_000)
+        let (outbox, drain) = Outbox.make(byteLimit: 1 << 30)
+        let stream = drain.items
         let id = try #require(await hub.connect(outbox: outbox))
         return Peer(id: id, frames: stream.makeAsyncIterator())
     }

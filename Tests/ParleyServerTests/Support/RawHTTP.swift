@@ -29,6 +29,44 @@ enum RawHTTP {
 
         func close() { _ = Glibc.close(fd) }
 
+        /// Sends one masked WebSocket text frame (as a client must), without reading anything.
+        func sendText(_ text: String) {
+            let payload = Array(text.utf8)
+            var frame: [UInt8] = [0x81]
+            if payload.count < 126 {
+                frame.append(0x80 | UInt8(payload.count))
+            } else {
+                frame += [0x80 | 126, UInt8(payload.count >> 8), UInt8(payload.count & 0xFF)]
+            }
+            frame += [0, 0, 0, 0]  // a zero mask key leaves the payload as it is
+            frame += payload
+            _ = frame.withUnsafeBufferPointer { send(fd, $0.baseAddress, $0.count, 0) }
+        }
+
+        /// Reads until the server closes the connection; returns how many bytes came, or nil when
+        /// it was still open after `timeout`.
+        func readUntilClosed(timeout: Duration) async -> Int? {
+            let fd = self.fd
+            return await withCheckedContinuation { continuation in
+                Thread.detachNewThread {
+                    let deadline = ContinuousClock.now + timeout
+                    var wait = timeval(tv_sec: 0, tv_usec: 200_000)
+                    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
+                    var total = 0
+                    var buffer = [UInt8](repeating: 0, count: 65536)
+                    while ContinuousClock.now < deadline {
+                        let count = recv(fd, &buffer, buffer.count, 0)
+                        if count == 0 || (count < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+                            continuation.resume(returning: total)
+                            return
+                        }
+                        if count > 0 { total += count }
+                    }
+                    continuation.resume(returning: nil)
+                }
+            }
+        }
+
         deinit { close() }
     }
 

@@ -95,6 +95,14 @@ public actor ChatHub {
 
     public var connectionCount: Int { connections.count }
 
+    /// Whether the connection has joined a room (and so has a nick) at least once.
+    public func hasJoined(_ id: ConnectionID) -> Bool { connections[id]?.nick != nil }
+
+    /// Closes the connection with `reason` after what is queued for it.
+    public func close(_ id: ConnectionID, _ reason: CloseReason) {
+        connections[id]?.outbox.close(reason)
+    }
+
     // MARK: Rooms
 
     /// First step of a join: claims the nick on the connection's first join, checks the room

@@ -17,6 +17,8 @@ public struct ChatConfiguration: Sendable {
     public var maxTextLength: Int
     /// How fast one connection may send commands.
     public var rateLimits: RateLimits
+    /// How long a connection may stay open without having joined a room.
+    public var joinTimeout: Duration
 
     public init(
         historyOnJoin: Int = 50,
@@ -24,7 +26,8 @@ public struct ChatConfiguration: Sendable {
         outboxBytes: Int = 1 << 20,
         maxMembersPerRoom: Int = 10_000,
         maxTextLength: Int = MessageText.maxLength,
-        rateLimits: RateLimits = RateLimits()
+        rateLimits: RateLimits = RateLimits(),
+        joinTimeout: Duration = .seconds(30)
     ) {
         self.historyOnJoin = historyOnJoin
         self.maxRoomsPerConnection = maxRoomsPerConnection
@@ -32,6 +35,7 @@ public struct ChatConfiguration: Sendable {
         self.maxMembersPerRoom = maxMembersPerRoom
         self.maxTextLength = min(maxTextLength, MessageText.maxLength)
         self.rateLimits = rateLimits
+        self.joinTimeout = joinTimeout
     }
 }
 

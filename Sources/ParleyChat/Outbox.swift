@@ -23,6 +23,8 @@ public struct CloseReason: Sendable, Equatable {
     public static let goingAway = CloseReason(code: 1001, reason: "server shutting down")
     /// 1008: the client did not read its messages fast enough.
     public static let slowConsumer = CloseReason(code: 1008, reason: "too slow: outbound queue full")
+    /// 1008: the connection did not join a room in time.
+    public static let noJoin = CloseReason(code: 1008, reason: "no room joined in time")
     /// 1008: the client kept sending commands after being told to slow down.
     public static let flooding = CloseReason(code: 1008, reason: "rate limit exceeded")
 }

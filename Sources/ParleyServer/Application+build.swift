@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
 import NIOCore
@@ -33,6 +34,7 @@ func buildApplication(
 ) -> some ApplicationProtocol {
     let router = Router(context: ParleyRequestContext.self)
     router.addMiddleware {
+        RequestDeadlineMiddleware()
         SecurityHeadersMiddleware()
         StaticFileMiddleware(files: files)
     }
@@ -54,6 +56,7 @@ func buildApplication(
         }
         return .upgrade([:])
     } onUpgrade: { inbound, outbound, context in
+        await RequestDeadlineHandler.lift(on: context.requestContext.channel)
         let address = admission.address(of: context.request, context: context.requestContext)
         guard await admission.acquire(address) else {
             try? await outbound.close(.init(codeNumber: 1013), reason: "server busy; try again later")
@@ -63,18 +66,26 @@ func buildApplication(
         await admission.release(address)
     }
 
+    let webSocketResponder = webSocketRouter.buildResponder()
+    let webSocketConfiguration = WebSocketServerConfiguration(
+        maxFrameSize: transport.limits.maxMessageBytes,
+        autoPing: .enabled(timePeriod: configuration.pingInterval),
+        closeTimeout: .seconds(5)
+    )
+    let (seconds, attoseconds) = configuration.requestTimeout.components
+    let deadline = TimeAmount.nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     return Application(
         router: router,
-        server: .http1WebSocketUpgrade(
-            webSocketRouter: webSocketRouter,
-            configuration: .init(
-                ws: .init(
-                    maxFrameSize: transport.limits.maxMessageBytes,
-                    autoPing: .enabled(timePeriod: .seconds(30)),
-                    closeTimeout: .seconds(5)
-                )
+        server: HTTPServerBuilder { responder in
+            DeadlineChannel(
+                base: HTTP1WebSocketUpgradeChannel(
+                    responder: responder,
+                    webSocketResponder: webSocketResponder,
+                    configuration: .init(http1: .init(idleTimeout: deadline), ws: webSocketConfiguration)
+                ),
+                deadline: deadline
             )
-        ),
+        },
         configuration: .init(
             address: .hostname(configuration.host, port: configuration.port),
             serverName: "Parley"

@@ -25,6 +25,12 @@ public struct ServerConfiguration: Sendable {
     /// How long a graceful shutdown may take; then connections that are still open (clients
     /// that do not read their close frame) are dropped. Accepted messages are committed either way.
     public var shutdownTimeout: Duration
+    /// How long a connection may take to send its first request in full, and may then stay idle
+    /// between HTTP requests (whole seconds).
+    public var requestTimeout: Duration
+    /// How often the server pings each WebSocket; one that has not answered by the next ping is
+    /// closed.
+    public var pingInterval: Duration
 
     public init(
         host: String = "127.0.0.1",
@@ -37,7 +43,9 @@ public struct ServerConfiguration: Sendable {
         admission: AdmissionLimits = AdmissionLimits(),
         maxMessageBytes: Int = 65536,
         busyTimeout: Double = 5,
-        shutdownTimeout: Duration = .seconds(10)
+        shutdownTimeout: Duration = .seconds(10),
+        requestTimeout: Duration = .seconds(15),
+        pingInterval: Duration = .seconds(30)
     ) {
         self.host = host
         self.port = port
@@ -50,5 +58,7 @@ public struct ServerConfiguration: Sendable {
         self.maxMessageBytes = maxMessageBytes
         self.busyTimeout = busyTimeout
         self.shutdownTimeout = shutdownTimeout
+        self.requestTimeout = requestTimeout
+        self.pingInterval = pingInterval
     }
 }

@@ -58,6 +58,15 @@ struct LimitOptions: ParsableArguments {
     @Option(help: "Longest message text, in characters (at most 4000).")
     var maxTextLength = 4000
 
+    @Option(help: "Seconds a connection may stay open without joining a room (then 1008).")
+    var joinTimeout = 30.0
+
+    @Option(help: "Seconds a connection has to send its first request in full, and may idle between HTTP requests.")
+    var requestTimeout = 15.0
+
+    @Option(help: "Seconds between the server's pings; a WebSocket that has not answered by the next one is closed.")
+    var pingInterval = 30.0
+
     @Option(help: "Bytes waiting for one client before it is closed as too slow (1008).")
     var maxQueuedBytes = 1 << 20
 
@@ -68,6 +77,11 @@ struct LimitOptions: ParsableArguments {
         guard (1...4000).contains(maxTextLength) else { throw ValidationError("--max-text-length must be 1-4000") }
         guard (1024...(16 << 20)).contains(maxMessageBytes) else {
             throw ValidationError("--max-message-bytes must be between 1024 and 16777216")
+        }
+        for (name, value) in [("join", joinTimeout), ("request", requestTimeout), ("ping", pingInterval)] {
+            guard value > 0 else {
+                throw ValidationError("--\(name)-\(name == "ping" ? "interval" : "timeout") must be more than 0")
+            }
         }
         guard maxQueuedBytes >= 65536 else { throw ValidationError("--max-queued-bytes must be at least 65536") }
         guard maxRoomsPerConnection >= 1 else { throw ValidationError("--max-rooms-per-connection must be 1 or more") }
@@ -93,5 +107,8 @@ struct LimitOptions: ParsableArguments {
         configuration.chat.maxTextLength = maxTextLength
         configuration.maxMessageBytes = maxMessageBytes
         configuration.chat.outboxBytes = maxQueuedBytes
+        configuration.chat.joinTimeout = .milliseconds(Int64(joinTimeout * 1000))
+        configuration.requestTimeout = .milliseconds(Int64(requestTimeout * 1000))
+        configuration.pingInterval = .milliseconds(Int64(pingInterval * 1000))
     }
 }

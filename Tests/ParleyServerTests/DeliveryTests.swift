@@ -91,6 +91,7 @@ import Testing
                 }()
             )
         }
+        let progress = AckCounter()
         let records = try await withThrowingTaskGroup(of: SenderRecord.self) { group in
             for (index, client) in clients.enumerated() {
                 let room = rooms[index]
@@ -112,6 +113,7 @@ import Testing
                             if event.type == "ack", let ref = event.ref, let id = event.id {
                                 record.acked[id] = texts[ref]
                                 inFlight -= 1
+                                await progress.count(index)
                             }
                         case .closed(let code):
                             record.closeCode = code
@@ -120,8 +122,11 @@ import Testing
                     }
                 }
             }
-            // Let them get going, then pull the plug.
-            try await Task.sleep(for: .milliseconds(700))
+            // Let every sender get going, then pull the plug.
+            let deadline = ContinuousClock.now + .seconds(30)
+            while await progress.minimum(of: clients.count) < 50 && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
             kill(server.process.processIdentifier, signal)
             var records: [SenderRecord] = []
             for try await record in group { records.append(record) }
@@ -166,4 +171,13 @@ import Testing
         let records = try await sendThrough(SIGTERM)
         #expect(records.map(\.closeCode) == [1001, 1001, 1001])
     }
+}
+
+/// Acknowledgements each sender has received so far.
+actor AckCounter {
+    private var counts: [Int: Int] = [:]
+
+    func count(_ sender: Int) { counts[sender, default: 0] += 1 }
+
+    func minimum(of senders: Int) -> Int { (0..<senders).map { counts[$0, default: 0] }.min() ?? 0 }
 }

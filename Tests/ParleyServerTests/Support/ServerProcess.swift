@@ -28,6 +28,11 @@ final class ServerProcess: Sendable {
         }
     }
 
+    /// A test that fails before stopping its server must not leave it running.
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
     /// Sends SIGTERM and waits for the process to exit; returns its exit status.
     @discardableResult
     func stop(timeout: Duration = .seconds(15)) async throws -> Int32 {

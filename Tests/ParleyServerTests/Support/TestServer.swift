@@ -48,7 +48,8 @@ final class TestServer: Sendable {
         chat: ChatConfiguration = TestServer.unlimited.0,
         admission: AdmissionLimits = TestServer.unlimited.1,
         maxMessageBytes: Int = 65536,
-        busyTimeout: Double = 5
+        busyTimeout: Double = 5,
+        timeouts: (request: Duration, ping: Duration) = (.seconds(15), .seconds(30))
     ) async throws {
         let directory = try directory ?? Self.makeDirectory()
         self.directory = directory
@@ -62,7 +63,9 @@ final class TestServer: Sendable {
             chat: chat,
             admission: admission,
             maxMessageBytes: maxMessageBytes,
-            busyTimeout: busyTimeout
+            busyTimeout: busyTimeout,
+            requestTimeout: timeouts.request,
+            pingInterval: timeouts.ping
         )
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let server = try ParleyServer(configuration: configuration, logger: Self.logger, handlesSignals: false) {

@@ -38,9 +38,19 @@ public actor ChatHub {
     private var accepting = true
     private var emptyWaiters: [CheckedContinuation<Void, Never>] = []
 
-    public init(maxRoomsPerConnection: Int = 100, maxMembersPerRoom: Int = 0) {
+    private let metrics: ChatMetrics
+    private var memberCount = 0
+
+    public init(maxRoomsPerConnection: Int = 100, maxMembersPerRoom: Int = 0, metrics: ChatMetrics = .none) {
         self.maxRoomsPerConnection = maxRoomsPerConnection
         self.maxMembersPerRoom = maxMembersPerRoom
+        self.metrics = metrics
+    }
+
+    private func recordSizes() {
+        metrics.connections.record(connections.count)
+        metrics.rooms.record(rooms.count)
+        metrics.members.record(memberCount)
     }
 
     // MARK: Connections
@@ -51,6 +61,7 @@ public actor ChatHub {
         let id = nextConnectionID
         nextConnectionID += 1
         connections[id] = Connection(outbox: outbox)
+        metrics.connections.record(connections.count)
         return id
     }
 
@@ -65,6 +76,7 @@ public actor ChatHub {
             nickOwners.removeValue(forKey: nick.key)
         }
         if connections.isEmpty { wakeEmptyWaiters() }
+        recordSizes()
     }
 
     /// Stops accepting connections and closes every open one with `reason`, after the frames
@@ -149,6 +161,8 @@ public actor ChatHub {
             member.pending = member.pending ?? []
         } else {
             room.members[id] = Member(nick: nick, outbox: connection.outbox)
+            memberCount += 1
+            recordSizes()
         }
         return nick
     }
@@ -181,6 +195,7 @@ public actor ChatHub {
             .sorted { $0.lowercased() < $1.lowercased() }
         member.outbox.send(ServerEvent.joined(room: roomName, nick: member.nick, members: members, ref: ref))
         member.outbox.send(ServerEvent.history(room: roomName, slice: history, ref: nil))
+        metrics.messagesReplayed.increment(by: history.messages.count)
         member.lastSentID = replayedUpTo
         for (messageID, frame) in pending where messageID > member.lastSentID {
             member.outbox.send(frame)
@@ -235,14 +250,17 @@ public actor ChatHub {
             let message = result.message
             if result.isNew, let room = rooms[message.room] {
                 let frame = ServerEvent.message(message)
+                var delivered = 0
                 for member in room.members.values {
                     if member.pending != nil {
                         member.pending!.append((message.id, frame))
                     } else if message.id > member.lastSentID {
                         member.outbox.send(frame)
                         member.lastSentID = message.id
+                        delivered += 1
                     }
                 }
+                metrics.messagesBroadcast.increment(by: delivered)
             }
             connections[ack.connection]?.outbox.send(ServerEvent.ack(id: message.id, ref: ack.ref))
         }
@@ -259,6 +277,8 @@ public actor ChatHub {
 
     private func removeMember(_ id: ConnectionID, from roomName: RoomName) {
         guard let room = rooms[roomName], let member = room.members.removeValue(forKey: id) else { return }
+        memberCount -= 1
+        defer { recordSizes() }
         if room.members.isEmpty {
             rooms.removeValue(forKey: roomName)
         } else if member.isVisible {

@@ -46,17 +46,25 @@ public final class ChatService: Sendable {
     public let store: any MessageStore
     public let hub: ChatHub
     public let pipeline: CommitPipeline
+    public let metrics: ChatMetrics
     let logger: Logger
 
-    public init(store: any MessageStore, configuration: ChatConfiguration = ChatConfiguration(), logger: Logger) {
+    public init(
+        store: any MessageStore,
+        configuration: ChatConfiguration = ChatConfiguration(),
+        metrics: ChatMetrics = .none,
+        logger: Logger
+    ) {
         self.configuration = configuration
         self.store = store
         self.logger = logger
+        self.metrics = metrics
         self.hub = ChatHub(
             maxRoomsPerConnection: configuration.maxRoomsPerConnection,
-            maxMembersPerRoom: configuration.maxMembersPerRoom
+            maxMembersPerRoom: configuration.maxMembersPerRoom,
+            metrics: metrics
         )
-        self.pipeline = CommitPipeline(store: store, hub: hub, logger: logger)
+        self.pipeline = CommitPipeline(store: store, hub: hub, logger: logger, metrics: metrics)
     }
 
     /// A newly opened connection: its command router and the frames to write to it.

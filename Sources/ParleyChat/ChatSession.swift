@@ -39,8 +39,10 @@ public struct ChatSession: Sendable {
                     metadata: ["parley.connection": "\(connectionID)"]
                 )
                 outbox.close(.flooding)
+                chat.metrics.rateLimitDisconnects.increment()
                 return
             }
+            chat.metrics.rateLimitRefusals.increment()
             let error = ChatError(.rateLimited, "Too many commands; slow down.", retryAfter: wait)
             outbox.send(ServerEvent.error(error, ref: decoded.ref))
             return

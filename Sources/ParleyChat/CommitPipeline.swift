@@ -17,6 +17,7 @@ public actor CommitPipeline: Service {
     private let hub: ChatHub
     private let logger: Logger
     private let now: @Sendable () -> Int64
+    private let metrics: ChatMetrics
 
     private var pending: [Request] = []
     private var batchWaiter: CheckedContinuation<Void, Never>?
@@ -50,8 +51,10 @@ public actor CommitPipeline: Service {
         hub: ChatHub,
         maxBatchSize: Int = 1024,
         logger: Logger,
+        metrics: ChatMetrics = .none,
         now: (@Sendable () -> Int64)? = nil
     ) {
+        self.metrics = metrics
         self.store = store
         self.hub = hub
         self.maxBatchSize = maxBatchSize
@@ -63,6 +66,7 @@ public actor CommitPipeline: Service {
     public func submit(room: RoomName, nick: Nick, text: MessageText, mid: String? = nil, ack: AckTarget) -> Bool {
         guard !closed else { return false }
         pending.append(Request(room: room, nick: nick.value, text: text.value, mid: mid, ack: ack))
+        metrics.messagesReceived.increment()
         submitted += 1
         batchWaiter?.resume()
         batchWaiter = nil
@@ -103,15 +107,21 @@ public actor CommitPipeline: Service {
                 MessageDraft(room: $0.room, nick: $0.nick, text: $0.text, createdAt: createdAt, mid: $0.mid)
             }
             do {
+                let started = ContinuousClock.now
                 let stored = try await store.append(drafts)
+                let (seconds, attoseconds) = (ContinuousClock.now - started).components
+                metrics.commitDuration.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+                metrics.commitBatchSize.record(drafts.count)
                 statistics.batches += 1
                 statistics.messages += stored.count(where: \.isNew)
+                metrics.messagesCommitted.increment(by: stored.count(where: \.isNew))
                 await hub.deliver(Array(zip(stored, batch.lazy.map(\.ack))))
                 if failing {
                     failing = false
                     logger.notice("Message store recovered; commits succeed again.")
                 }
             } catch {
+                metrics.storeErrors.increment()
                 if !failing {
                     failing = true
                     logger.error("Message store failed to commit; says are refused until it recovers: \(error)")

@@ -4,6 +4,7 @@ import HummingbirdWebSocket
 import Logging
 import NIOCore
 import ParleyChat
+import Prometheus
 
 /// The request context of Parley's HTTP and WebSocket routes: Hummingbird's, plus the peer's
 /// address (for per-address limits).
@@ -29,6 +30,7 @@ func buildApplication(
     _ configuration: ServerConfiguration,
     chat: ChatService,
     files: StaticFiles,
+    metrics: PrometheusCollectorRegistry,
     logger: Logger,
     onServerRunning: @escaping @Sendable (Int) async -> Void
 ) -> some ApplicationProtocol {
@@ -39,6 +41,13 @@ func buildApplication(
         StaticFileMiddleware(files: files)
     }
     APIRoutes(chat: chat).register(on: router)
+    router.get("/metrics") { _, _ in
+        Response(
+            status: .ok,
+            headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer()))
+        )
+    }
 
     let transport = WebSocketTransport(
         chat: chat,

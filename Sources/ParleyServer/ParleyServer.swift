@@ -2,6 +2,7 @@ import Hummingbird
 public import Logging
 import ParleyChat
 public import ParleyStore
+import Prometheus
 import ServiceLifecycle
 import UnixSignals
 
@@ -38,9 +39,22 @@ public struct ParleyServer: Sendable {
         let files = try StaticFiles(root: configuration.webRoot, logger: logger)
         var chatConfiguration = configuration.chat
         chatConfiguration.historyOnJoin = configuration.historyOnJoin
-        let chat = ChatService(store: store, configuration: chatConfiguration, logger: logger)
+        // A registry per server: several servers in one process (the tests) keep their own counts.
+        let registry = PrometheusCollectorRegistry()
+        let chat = ChatService(
+            store: store,
+            configuration: chatConfiguration,
+            metrics: ChatMetrics(factory: PrometheusMetricsFactory(registry: registry)),
+            logger: logger
+        )
         let host = configuration.host
-        let application = buildApplication(configuration, chat: chat, files: files, logger: logger) { port in
+        let application = buildApplication(
+            configuration,
+            chat: chat,
+            files: files,
+            metrics: registry,
+            logger: logger
+        ) { port in
             let shownHost = host.contains(":") ? "[\(host)]" : host
             logger.info("Parley is running: open http://\(shownHost):\(port)/")
             await onRunning(port)

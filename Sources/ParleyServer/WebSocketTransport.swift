@@ -20,7 +20,7 @@ struct WebSocketTransport: Sendable {
         logger.debug("WebSocket connection opened", metadata: ["parley.connection": "\(id)"])
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                await Self.write(connection.outgoing, to: outbound, logger: logger)
+                await Self.write(connection.outgoing, to: outbound, metrics: chat.metrics, logger: logger)
             }
             group.addTask {
                 var session = connection.session
@@ -78,6 +78,7 @@ struct WebSocketTransport: Sendable {
     private static func write(
         _ outgoing: Outbox.Drain,
         to outbound: WebSocketOutboundWriter,
+        metrics: ChatMetrics,
         logger: Logger
     ) async {
         do {
@@ -97,6 +98,7 @@ struct WebSocketTransport: Sendable {
             logger.notice(
                 "Closing a slow consumer: \(outgoing.queuedBytes) bytes waiting for it, over the limit"
             )
+            metrics.slowConsumerClosed()
             await close(outbound, .slowConsumer, logger: logger)
         } catch {
             logger.debug("WebSocket write ended: \(error)")

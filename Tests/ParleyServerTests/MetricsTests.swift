@@ -1,0 +1,45 @@
+import Foundation
+import Testing
+
+/// `GET /metrics` in Prometheus text format, counting what happens.
+@Suite struct MetricsTests {
+    func metrics(_ server: TestServer) async throws -> [String: Double] {
+        let request = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:\(server.port)\r\nConnection: close\r\n\r\n"
+        let response = try await RawHTTP.exchange(request, port: server.port)
+        #expect(RawHTTP.status(response) == 200)
+        #expect(response.lowercased().contains("content-type: text/plain; version=0.0.4"))
+        var values: [String: Double] = [:]
+        for line in response.split(separator: "\n") where line.hasPrefix("parley_") {
+            let parts = line.split(separator: " ")
+            if parts.count == 2, let value = Double(parts[1]) { values[String(parts[0])] = value }
+        }
+        return values
+    }
+
+    @Test func countsConnectionsMessagesDeliveriesAndReplays() async throws {
+        try await TestServer.with { server async throws in
+            let alice = try await server.member("r", nick: "alice")
+            let bob = try await server.member("r", nick: "bob")
+            _ = try await server.member("other", nick: "carol")
+            _ = try await alice.next(ofType: "presence")
+            try await alice.say(in: "r", ["one", "two", "three"])
+            for _ in 0..<3 { _ = try await bob.next(ofType: "message") }
+            let late = try await server.member("r", nick: "late")  // replays 3
+
+            let values = try await metrics(server)
+            #expect(values["parley_connections"] == 4)
+            #expect(values["parley_rooms"] == 2)
+            #expect(values["parley_room_members"] == 4)
+            #expect(values["parley_messages_received_total"] == 3)
+            #expect(values["parley_messages_committed_total"] == 3)
+            #expect(values["parley_message_deliveries_total"] == 6)  // 3 messages to 2 members
+            #expect(values["parley_messages_replayed_total"] == 3)
+            #expect(values["parley_commit_batch_size_count"] ?? 0 >= 1)
+            #expect(values["parley_commit_duration_seconds_count"] ?? 0 >= 1)
+            #expect(values["parley_store_errors_total"] == 0)
+            await late.close()
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(try await metrics(server)["parley_connections"] == 3)
+        }
+    }
+}

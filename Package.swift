@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     ],
     targets: [
         // Chat domain: validated names, the message model and the store protocol. No I/O.
@@ -104,7 +105,10 @@ let package = Package(
         ),
         .testTarget(
             name: "ParleyChatTests",
-            dependencies: ["ParleyCore", "ParleyChat", "ParleyStore"],
+            dependencies: [
+                "ParleyCore", "ParleyChat", "ParleyStore",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -130,6 +134,7 @@ let package = Package(
                 "parley",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -75,11 +75,19 @@ func buildApplication(
         await admission.release(address)
     }
 
+    if configuration.echoEndpoint {
+        webSocketRouter.ws("/echo") { inbound, outbound, context in
+            await transport.echo(inbound: inbound, outbound: outbound, logger: context.logger)
+        }
+    }
     let webSocketResponder = webSocketRouter.buildResponder()
     let webSocketConfiguration = WebSocketServerConfiguration(
         maxFrameSize: transport.limits.maxMessageBytes,
         autoPing: .enabled(timePeriod: configuration.pingInterval),
-        closeTimeout: .seconds(5)
+        closeTimeout: .seconds(5),
+        // Parley validates message text itself (MessageAssembler); this makes the library check
+        // the reason of a client's close frame too, answering invalid UTF-8 there with 1007.
+        validateUTF8: true
     )
     let (seconds, attoseconds) = configuration.requestTimeout.components
     let deadline = TimeAmount.nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)

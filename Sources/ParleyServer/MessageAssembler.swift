@@ -15,6 +15,8 @@ struct MessageAssembler {
         var maxMessageBytes = 64 * 1024
         /// The most frames one message may be split into.
         var maxFragments = 1024
+        /// Whether binary messages are taken (only by the conformance echo endpoint).
+        var acceptsBinary = false
     }
 
     /// What a frame completes.
@@ -23,6 +25,8 @@ struct MessageAssembler {
         case incomplete
         /// A whole text message.
         case text(String)
+        /// A whole binary message (when the limits accept them).
+        case binary(ByteBuffer)
         /// The client broke a rule: close with this code and reason.
         case violation(WebSocketErrorCode, String)
     }
@@ -31,6 +35,7 @@ struct MessageAssembler {
     private var buffer = ByteBuffer()
     private var fragments = 0
     private var inMessage = false
+    private var isBinary = false
 
     init(limits: Limits) {
         self.limits = limits
@@ -38,13 +43,14 @@ struct MessageAssembler {
 
     mutating func add(_ frame: WebSocketDataFrame) -> Outcome {
         switch frame.opcode {
-        case .binary:
+        case .binary where !limits.acceptsBinary:
             return .violation(.unacceptableData, "binary messages are not supported; send JSON text")
-        case .text:
+        case .text, .binary:
             guard !inMessage else {
                 return .violation(.protocolError, "a new message began before the last one finished")
             }
             inMessage = true
+            isBinary = frame.opcode == .binary
             fragments = 1
             buffer.clear()
         case .continuation:
@@ -72,6 +78,7 @@ struct MessageAssembler {
     }
 
     private func decode(_ bytes: ByteBuffer) -> Outcome {
+        if isBinary { return .binary(bytes) }
         guard let text = String(validating: bytes.readableBytesView, as: UTF8.self) else {
             return .violation(.dataInconsistentWithMessage, "text messages must be valid UTF-8")
         }

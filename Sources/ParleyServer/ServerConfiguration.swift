@@ -31,6 +31,8 @@ public struct ServerConfiguration: Sendable {
     /// How often the server pings each WebSocket; one that has not answered by the next ping is
     /// closed.
     public var pingInterval: Duration
+    /// Serve `/echo`, a WebSocket that echoes every message, for protocol conformance tests.
+    public var echoEndpoint: Bool
 
     public init(
         host: String = "127.0.0.1",
@@ -45,7 +47,8 @@ public struct ServerConfiguration: Sendable {
         busyTimeout: Double = 5,
         shutdownTimeout: Duration = .seconds(10),
         requestTimeout: Duration = .seconds(15),
-        pingInterval: Duration = .seconds(30)
+        pingInterval: Duration = .seconds(30),
+        echoEndpoint: Bool = false
     ) {
         self.host = host
         self.port = port
@@ -60,5 +63,6 @@ public struct ServerConfiguration: Sendable {
         self.shutdownTimeout = shutdownTimeout
         self.requestTimeout = requestTimeout
         self.pingInterval = pingInterval
+        self.echoEndpoint = echoEndpoint
     }
 }

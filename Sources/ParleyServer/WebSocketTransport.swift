@@ -60,6 +60,8 @@ struct WebSocketTransport: Sendable {
                     continue
                 case .text(let text):
                     await session.handle(text)
+                case .binary:
+                    return  // not with Parley's limits: they refuse binary messages
                 case .violation(let code, let reason):
                     logger.debug("Closing a connection that broke a frame rule: \(reason)")
                     try await outbound.close(code, reason: reason)
@@ -115,6 +117,32 @@ struct WebSocketTransport: Sendable {
             group.addTask { try? await Task.sleep(for: closeWriteTimeout) }
             await group.next()
             group.cancelAll()
+        }
+    }
+
+    /// The conformance endpoint (`--echo-endpoint`): echoes every message, through the same
+    /// assembler and WebSocket configuration as `/ws`, so the Autobahn test suite checks the
+    /// frame handling the chat relies on.
+    func echo(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger) async {
+        var limits = self.limits
+        limits.acceptsBinary = true
+        var assembler = MessageAssembler(limits: limits)
+        do {
+            for try await frame in inbound {
+                switch assembler.add(frame) {
+                case .incomplete:
+                    continue
+                case .text(let text):
+                    try await outbound.write(.text(text))
+                case .binary(let bytes):
+                    try await outbound.write(.binary(bytes))
+                case .violation(let code, let reason):
+                    try await outbound.close(code, reason: reason)
+                    return
+                }
+            }
+        } catch {
+            logger.debug("Echo connection ended: \(error)")
         }
     }
 }

@@ -42,6 +42,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a graceful shutdown may take before connections still open are dropped. (default: 10)")
     var shutdownTimeout: Double?
 
+    @Flag(help: "Serve /echo, a WebSocket that echoes every message, for conformance tests (Autobahn).")
+    var echoEndpoint = false
+
     @OptionGroup(title: "Limits")
     var limits: LimitOptions
 
@@ -81,6 +84,7 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--history must be between 0 and 1000")
         }
         limits.apply(to: &configuration)
+        configuration.echoEndpoint = echoEndpoint
         if let shutdownTimeout {
             guard shutdownTimeout > 0 else { throw ValidationError("--shutdown-timeout must be more than 0") }
             configuration.shutdownTimeout = .milliseconds(Int64(shutdownTimeout * 1000))

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -27,7 +28,14 @@ enum RawHTTP {
             self.fd = fd
         }
 
-        func close() { _ = Glibc.close(fd) }
+        private let isClosed = Atomic<Bool>(false)
+
+        /// Closes the socket, once: closing a descriptor twice could close one that the server
+        /// under test has been given in the meantime.
+        func close() {
+            guard isClosed.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
+            _ = Glibc.close(fd)
+        }
 
         /// Sends one masked WebSocket text frame (as a client must), without reading anything.
         func sendText(_ text: String) {
@@ -46,9 +54,9 @@ enum RawHTTP {
         /// Reads until the server closes the connection; returns how many bytes came, or nil when
         /// it was still open after `timeout`.
         func readUntilClosed(timeout: Duration) async -> Int? {
-            let fd = self.fd
             return await withCheckedContinuation { continuation in
-                Thread.detachNewThread {
+                // The thread holds the connection, so its socket cannot be closed under it.
+                Thread.detachNewThread { [self] in
                     let deadline = ContinuousClock.now + timeout
                     var wait = timeval(tv_sec: 0, tv_usec: 200_000)
                     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))

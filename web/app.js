@@ -30,6 +30,10 @@ const connection = new Connection(`${location.protocol === "https:" ? "wss" : "w
 const rooms = new Map(); // room name -> Room, in the order of the room list
 let nick = "";
 let signedIn = false; // the server has accepted the nick at least once
+// A sign-in is wanted (the form was sent, or a remembered nick is being used). Cleared when the
+// server refuses the nick, so that a reconnect does not retry it and pull the focus away from a
+// user who is typing another one.
+let signInWanted = false;
 let active = null; // the Room in view
 
 // --- room list and switching
@@ -181,6 +185,7 @@ async function join(room) {
 function joinFailed(room, error) {
   if (!signedIn) {
     // The nick (or the first room) was refused: ask again; the connection stays usable.
+    signInWanted = false;
     if (error.code === "invalid_room") forget(room);
     showLogin(error.message);
   } else if (error.code === "nick_taken") {
@@ -197,7 +202,7 @@ function joinFailed(room, error) {
 function joinAll() {
   if (signedIn) {
     for (const room of rooms.values()) join(room);
-  } else if (active) {
+  } else if (active && signInWanted) {
     const first = active;
     // Rooms opened meanwhile are included: they could not be joined before the nick was accepted.
     join(first).then(() => {
@@ -360,6 +365,7 @@ $("login").addEventListener("submit", (event) => {
   const name = $("login-room").value.trim().replace(/^#/, "");
   if (!nick || !name) return;
   $("login-error").textContent = "";
+  signInWanted = true;
   openRoom(name);
   if (connection.state === "online") joinAll();
   else connection.start();
@@ -417,6 +423,7 @@ $("nick").value = storage.nick;
 $("login-room").value = hashRoom || "general";
 if (storage.nick) {
   nick = storage.nick;
+  signInWanted = true;
   const names = storage.rooms;
   if (hashRoom && !names.includes(hashRoom.toLowerCase())) names.push(hashRoom);
   if (names.length) {

@@ -1,4 +1,5 @@
 import Foundation
+import ParleyChat
 import Testing
 
 /// The chat page in real headless Chromium against a real server: what browser users do.
@@ -207,6 +208,29 @@ import Testing
                 #expect(try await page.texts("#members li") == ["alice", "alice2"])
                 #expect(try await page.evaluate("localStorage.getItem('parley.nick')").string == "alice2")
                 _ = try await holder.next(ofType: "presence")
+                #expect(await page.problems() == [])
+            }
+        }
+    }
+
+    @Test func aRefusedNickIsNotRetriedBehindTheUsersBack() async throws {
+        // The server closes a connection that joined nothing after a second; the page then
+        // reconnects, and must not retry the refused nick and pull the focus into the nick field.
+        let chat = ChatConfiguration(rateLimits: .unlimited, joinTimeout: .seconds(1))
+        try await TestServer.with(chat: chat) { server async throws in
+            _ = try await server.member("general", nick: "alice")
+            try await Browser.with { browser async throws in
+                let page = try await browser.newPage()
+                try await page.open("http://127.0.0.1:\(server.port)/")
+                try await page.signIn(nick: "alice", room: "general", expectRefusal: true)
+                try await page.evaluate("document.getElementById('login-room').focus()")
+                try await page.waitUntil(
+                    "document.getElementById('status').dataset.state === 'waiting'",
+                    "the server to close the idle connection"
+                )
+                try await page.waitUntil("document.getElementById('status').dataset.state === 'online'", "a reconnect")
+                try await Task.sleep(for: .milliseconds(500))
+                #expect(try await page.evaluate("document.activeElement.id").string == "login-room")
                 #expect(await page.problems() == [])
             }
         }

@@ -118,18 +118,27 @@ public enum MessageRecords {
     }
 }
 
-/// `2026-11-26 14:30:05` in a given time zone.
-struct LocalTime {
+/// `2026-11-26 14:30:05` in a given time zone: how tables show times.
+public struct LocalTime {
     private let formatter: DateFormatter
 
-    init(timeZone: TimeZone) {
+    public init(timeZone: TimeZone = .current) {
         formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = timeZone
         formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
     }
 
-    func string(_ milliseconds: Int64) -> String {
+    public func string(_ milliseconds: Int64) -> String {
         formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+    }
+
+    /// A record value as a table cell: a timestamp in local time, null as "-".
+    public func cell(_ value: FieldValue) -> String {
+        switch value {
+        case .null: "-"
+        case .integer(let number): String(number)
+        case .string(let text): Timestamp.milliseconds(iso8601: text).map(string) ?? text
+        }
     }
 }

@@ -32,7 +32,7 @@ struct Rooms: ParsableCommand {
                 ("last_id", .integer(room.lastID)),
             ])
         }
-        let local = LocalTimeText()
+        let local = LocalTime()
         var writer = RecordWriter(
             format: format,
             terminal: .standardOutput(environment: ProcessInfo.processInfo.environment),
@@ -42,29 +42,9 @@ struct Rooms: ParsableCommand {
             ]
         ) { record in
             let values = record.fields.map(\.value)
-            return ([values[0], values[1], values[2], values[3], values[4]].map(local.text), [])
+            return ([values[0], values[1], values[2], values[3], values[4]].map(local.cell), [])
         }
         let header = records.first?.csvHeader ?? CSV.line(["room", "messages", "nicks", "first", "last", "last_id"])
         StandardOutput.write(writer.begin(records, csvHeader: header) + writer.rows(records) + writer.end())
-    }
-}
-
-/// Record values as table cells: timestamps in local time, null as "-".
-struct LocalTimeText {
-    private let formatter: DateFormatter = {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
-        return formatter
-    }()
-
-    func text(_ value: FieldValue) -> String {
-        switch value {
-        case .null: return "-"
-        case .integer(let number): return String(number)
-        case .string(let text):
-            guard let millis = Timestamp.milliseconds(iso8601: text) else { return text }
-            return formatter.string(from: Date(timeIntervalSince1970: Double(millis) / 1000))
-        }
     }
 }

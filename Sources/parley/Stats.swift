@@ -61,9 +61,9 @@ struct Stats: ParsableCommand {
 
     private func text(_ stats: ArchiveStatistics) -> String {
         let terminal = Terminal.standardOutput(environment: ProcessInfo.processInfo.environment)
-        let local = LocalTimeText()
+        let local = LocalTime()
         func time(_ millis: Int64?) -> String {
-            local.text(millis.map { .string(Timestamp.iso8601(milliseconds: $0)) } ?? .null)
+            millis.map(local.string) ?? "-"
         }
         func heading(_ title: String) -> String { terminal.colour ? "\u{1B}[1m\(title)\u{1B}[0m\n" : "\(title)\n" }
         var output = heading("Totals")

@@ -24,16 +24,26 @@ public struct AckTarget: Sendable {
 /// ``completeJoin(_:room:history:since:ref:)`` sends `joined`, the history, then the collected
 /// messages that the history does not already hold. Each member remembers the newest id it was
 /// sent, so a message committed before the history was read but delivered after is not sent twice.
+///
+/// A nick belongs to a *session*, not to a connection. When a connection drops, its session keeps
+/// the nick and its room memberships ("held") for the grace period, so the other members see no
+/// leave/join flap if the client comes back in time with `resume`. A `resume` also takes a session
+/// over from a connection that is still open (a phone that moved networks before the server
+/// noticed): that connection is closed with ``CloseReason/replaced``.
 public actor ChatHub {
     /// The most rooms one connection may be in.
     public let maxRoomsPerConnection: Int
     /// The most members one room may have (0: no limit).
     public let maxMembersPerRoom: Int
+    /// How long a dropped connection's session keeps its nick and rooms (zero: not at all).
+    public let sessionGrace: Duration
 
     private var connections: [ConnectionID: Connection] = [:]
     private var rooms: [RoomName: Room] = [:]
-    /// Case-folded nick → the connection that holds it.
-    private var nickOwners: [String: ConnectionID] = [:]
+    /// Session token → session.
+    private var sessions: [String: Session] = [:]
+    /// Case-folded nick → the token of the session that holds it.
+    private var nickOwners: [String: String] = [:]
     private var nextConnectionID: ConnectionID = 1
     private var accepting = true
     private var emptyWaiters: [CheckedContinuation<Void, Never>] = []
@@ -41,9 +51,15 @@ public actor ChatHub {
     private let metrics: ChatMetrics
     private var memberCount = 0
 
-    public init(maxRoomsPerConnection: Int = 100, maxMembersPerRoom: Int = 0, metrics: ChatMetrics = .none) {
+    public init(
+        maxRoomsPerConnection: Int = 100,
+        maxMembersPerRoom: Int = 0,
+        sessionGrace: Duration = .zero,
+        metrics: ChatMetrics = .none
+    ) {
         self.maxRoomsPerConnection = maxRoomsPerConnection
         self.maxMembersPerRoom = maxMembersPerRoom
+        self.sessionGrace = sessionGrace
         self.metrics = metrics
     }
 
@@ -65,15 +81,23 @@ public actor ChatHub {
         return id
     }
 
-    /// Forgets a closed connection: it leaves all its rooms (the others see `presence` leave)
-    /// and its nick becomes free.
+    /// Forgets a closed connection. Its session keeps the nick and the rooms for the grace
+    /// period. Without a grace period, while shutting down, or when it had left every room, it
+    /// leaves its rooms at once (the others see `presence` leave) and its nick becomes free.
     public func disconnect(_ id: ConnectionID) {
         guard let connection = connections.removeValue(forKey: id) else { return }
-        for roomName in connection.rooms {
-            removeMember(id, from: roomName)
-        }
-        if let nick = connection.nick, nickOwners[nick.key] == id {
-            nickOwners.removeValue(forKey: nick.key)
+        if let token = connection.sessionToken, let session = sessions[token], session.liveConnection == id {
+            session.liveConnection = nil
+            // A client that left every room before closing is done: it keeps nothing.
+            if accepting && sessionGrace > .zero && !connection.rooms.isEmpty {
+                for roomName in connection.rooms { hold(id, in: roomName, for: session) }
+                scheduleRelease(of: session)
+            } else {
+                for roomName in connection.rooms { removeMember(id, from: roomName) }
+                release(session)
+            }
+        } else {
+            for roomName in connection.rooms { removeMember(id, from: roomName) }
         }
         if connections.isEmpty { wakeEmptyWaiters() }
         recordSizes()
@@ -86,6 +110,7 @@ public actor ChatHub {
         for connection in connections.values {
             connection.outbox.close(reason)
         }
+        for session in sessions.values { session.releaseTimer?.cancel() }
     }
 
     /// Returns once every connection has disconnected.
@@ -117,40 +142,75 @@ public actor ChatHub {
 
     // MARK: Rooms
 
-    /// First step of a join: claims the nick on the connection's first join, checks the room
-    /// limit, and starts collecting the room's live messages for the member.
+    /// First step of a join: claims the nick on the connection's first join (or resumes the
+    /// session named by `resume`), checks the room limits, and starts collecting the room's live
+    /// messages for the member.
     /// - Returns: the connection's nick.
-    public func beginJoin(_ id: ConnectionID, room roomName: RoomName, nick requested: Nick?) throws(ChatError) -> Nick
-    {
-        guard var connection = connections[id] else {
+    public func beginJoin(
+        _ id: ConnectionID,
+        room roomName: RoomName,
+        nick requested: Nick?,
+        resume: String? = nil
+    ) throws(ChatError) -> Nick {
+        guard var connection = connections[id], !connection.isReplaced else {
             throw ChatError(.unavailable, "The connection is closing.")
         }
-        if !connection.rooms.contains(roomName) && connection.rooms.count >= maxRoomsPerConnection {
-            throw ChatError(.tooManyRooms, "A connection may be in at most \(maxRoomsPerConnection) rooms.")
-        }
-        if maxMembersPerRoom > 0, !connection.rooms.contains(roomName),
-            let members = rooms[roomName]?.members.count, members >= maxMembersPerRoom
-        {
-            throw ChatError(.roomFull, "\(roomName.value) is full (\(maxMembersPerRoom) members); try again later.")
-        }
         let nick: Nick
+        var resumed: Session?
         if let current = connection.nick {
             if let requested, requested != current {
                 throw ChatError.badRequest(
                     "This connection's nick is \(current.value); a nick cannot change while connected."
                 )
             }
+            // `resume` only counts on a connection's first join: a client that sends it with every
+            // join of a reconnect must not be refused because the first one opened a new session.
             nick = current
+        } else if let resume, let session = sessions[resume] {
+            if let requested, requested.key != session.nick.key {
+                throw ChatError.badRequest(
+                    "The session to resume belongs to \(session.nick.value), not \(requested.value)."
+                )
+            }
+            nick = session.nick
+            resumed = session
         } else {
             guard let requested else {
-                throw ChatError.badRequest("The first join of a connection needs a \"nick\".")
+                throw ChatError.badRequest(
+                    resume == nil
+                        ? "The first join of a connection needs a \"nick\"."
+                        : "The session to resume has expired; join with a \"nick\"."
+                )
             }
-            if let owner = nickOwners[requested.key], owner != id {
+            if nickOwners[requested.key] != nil {
                 throw ChatError(.nickTaken, "The nick \(requested.value) is in use; pick another.")
             }
-            nickOwners[requested.key] = id
-            connection.nick = requested
             nick = requested
+        }
+        if let resumed {
+            // Resuming succeeds even if this room cannot be joined: the nick is the client's.
+            takeOver(resumed, by: id)
+            connection.sessionToken = resumed.token
+            connection.nick = nick
+            connections[id] = connection
+        }
+        let session = connection.sessionToken.flatMap { sessions[$0] }
+        let heldMember = session?.held[roomName]
+        if heldMember == nil && !connection.rooms.contains(roomName) {
+            if connection.rooms.count >= maxRoomsPerConnection {
+                throw ChatError(.tooManyRooms, "A connection may be in at most \(maxRoomsPerConnection) rooms.")
+            }
+            if maxMembersPerRoom > 0, let members = rooms[roomName]?.members.count, members >= maxMembersPerRoom {
+                throw ChatError(
+                    .roomFull,
+                    "\(roomName.value) is full (\(maxMembersPerRoom) members); try again later."
+                )
+            }
+        }
+        // Every check passed: from here on the join takes effect.
+        if connection.nick == nil {
+            connection.sessionToken = openSession(nick: nick, connection: id)
+            connection.nick = nick
         }
         connection.rooms.insert(roomName)
         connections[id] = connection
@@ -160,7 +220,15 @@ public actor ChatHub {
         if let member = room.members[id] {
             member.pending = member.pending ?? []
         } else {
-            room.members[id] = Member(nick: nick, outbox: connection.outbox)
+            let member = Member(nick: nick, outbox: connection.outbox)
+            if let heldID = heldMember, let session {
+                // The session's member from before the drop: the new connection takes its place
+                // without the others seeing it leave and join again.
+                session.held.removeValue(forKey: roomName)
+                if room.members.removeValue(forKey: heldID) != nil { memberCount -= 1 }
+                member.isVisible = true
+            }
+            room.members[id] = member
             memberCount += 1
             recordSizes()
         }
@@ -193,7 +261,14 @@ public actor ChatHub {
 
         let members = room.members.values.filter(\.isVisible).map(\.nick.value)
             .sorted { $0.lowercased() < $1.lowercased() }
-        member.outbox.send(ServerEvent.joined(room: roomName, nick: member.nick, members: members, ref: ref))
+        let joined = ServerEvent.joined(
+            room: roomName,
+            nick: member.nick,
+            members: members,
+            session: connections[id]?.sessionToken,
+            ref: ref
+        )
+        member.outbox.send(joined)
         member.outbox.send(ServerEvent.history(room: roomName, slice: history, ref: nil))
         metrics.messagesReplayed.increment(by: history.messages.count)
         member.lastSentID = replayedUpTo
@@ -251,7 +326,7 @@ public actor ChatHub {
             if result.isNew, let room = rooms[message.room] {
                 let frame = ServerEvent.message(message)
                 var delivered = 0
-                for member in room.members.values {
+                for member in room.members.values where !member.isHeld {
                     if member.pending != nil {
                         member.pending!.append((message.id, frame))
                     } else if message.id > member.lastSentID {
@@ -289,15 +364,127 @@ public actor ChatHub {
     private func broadcastPresence(room roomName: RoomName, nick: Nick, event: String, except: ConnectionID) {
         guard let room = rooms[roomName] else { return }
         let frame = ServerEvent.presence(room: roomName, nick: nick, event: event)
-        for (memberID, member) in room.members where memberID != except && member.pending == nil {
+        for (memberID, member) in room.members where memberID != except && member.pending == nil && !member.isHeld {
             member.outbox.send(frame)
         }
+    }
+
+    // MARK: Sessions
+
+    private func openSession(nick: Nick, connection id: ConnectionID) -> String {
+        let session = Session(token: Session.makeToken(), nick: nick, liveConnection: id)
+        sessions[session.token] = session
+        nickOwners[nick.key] = session.token
+        return session.token
+    }
+
+    /// Moves `session` to connection `id`. A connection that still holds it is closed with
+    /// 4001 (replaced) and its rooms are held for the new one, like those of a dropped one.
+    private func takeOver(_ session: Session, by id: ConnectionID) {
+        if let oldID = session.liveConnection, var old = connections[oldID] {
+            for roomName in old.rooms { hold(oldID, in: roomName, for: session) }
+            old.rooms = []
+            old.isReplaced = true
+            connections[oldID] = old
+            old.outbox.close(.replaced)
+        }
+        session.liveConnection = id
+        metrics.sessionsResumed.increment()
+        if session.held.isEmpty {
+            session.releaseTimer?.cancel()
+        } else {
+            scheduleRelease(of: session)
+        }
+    }
+
+    /// Keeps the member of connection `id` in the room on behalf of its session, with no
+    /// connection behind it: it gets no messages, and the others still see it as a member.
+    private func hold(_ id: ConnectionID, in roomName: RoomName, for session: Session) {
+        guard let member = rooms[roomName]?.members[id] else { return }
+        if !member.isVisible {
+            removeMember(id, from: roomName)  // it never finished joining: nobody saw it
+            return
+        }
+        member.pending = nil
+        member.isHeld = true
+        session.held[roomName] = id
+    }
+
+    /// After the grace period, the members the session still holds leave their rooms, and
+    /// the nick becomes free if no connection has resumed the session.
+    private func scheduleRelease(of session: Session) {
+        session.releaseTimer?.cancel()
+        session.generation += 1
+        let generation = session.generation
+        let token = session.token
+        let grace = sessionGrace
+        session.releaseTimer = Task {
+            try? await Task.sleep(for: grace)
+            guard !Task.isCancelled else { return }
+            self.graceEnded(token, generation: generation)
+        }
+    }
+
+    private func graceEnded(_ token: String, generation: Int) {
+        guard let session = sessions[token], session.generation == generation else { return }
+        for (roomName, heldID) in session.held { removeMember(heldID, from: roomName) }
+        session.held.removeAll()
+        if session.liveConnection == nil { release(session) }
+        recordSizes()
+    }
+
+    /// Ends a session: its held members leave and its nick becomes free.
+    private func release(_ session: Session) {
+        session.releaseTimer?.cancel()
+        for (roomName, heldID) in session.held { removeMember(heldID, from: roomName) }
+        session.held.removeAll()
+        sessions.removeValue(forKey: session.token)
+        if nickOwners[session.nick.key] == session.token { nickOwners.removeValue(forKey: session.nick.key) }
     }
 
     private struct Connection {
         let outbox: Outbox
         var nick: Nick?
         var rooms: Set<RoomName> = []
+        /// The session this connection holds (set with the nick on its first join).
+        var sessionToken: String?
+        /// A newer connection resumed this one's session; this one is closing.
+        var isReplaced = false
+    }
+
+    /// A nick's claim, which outlives a dropped connection for the grace period.
+    private final class Session {
+        let token: String
+        let nick: Nick
+        /// The open connection that holds the session, if any.
+        var liveConnection: ConnectionID?
+        /// Rooms whose member is kept for the session: room → the connection it was joined by.
+        var held: [RoomName: ConnectionID] = [:]
+        var releaseTimer: Task<Void, Never>?
+        /// Tells a timer that fires late that a newer one replaced it.
+        var generation = 0
+
+        init(token: String, nick: Nick, liveConnection: ConnectionID) {
+            self.token = token
+            self.nick = nick
+            self.liveConnection = liveConnection
+        }
+
+        /// 192 random bits from the system's secure generator, as 32 URL-safe characters.
+        static func makeToken() -> String {
+            var generator = SystemRandomNumberGenerator()
+            let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(32)
+            for _ in 0..<4 {
+                var word = generator.next() as UInt64
+                for _ in 0..<8 {
+                    bytes.append(alphabet[Int(word & 63)])
+                    word >>= 6
+                }
+            }
+            return String(decoding: bytes, as: UTF8.self)
+        }
     }
 
     /// Members are reference types so that fan-out can update each one's watermark in place.
@@ -314,6 +501,8 @@ public actor ChatHub {
         var pending: [(Int64, ByteBuffer)]? = []
         /// Whether the other members know about this member (its first join completed).
         var isVisible = false
+        /// Kept for a session whose connection dropped or was replaced: nothing is sent to it.
+        var isHeld = false
 
         init(nick: Nick, outbox: Outbox) {
             self.nick = nick

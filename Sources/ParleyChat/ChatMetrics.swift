@@ -17,6 +17,7 @@ public struct ChatMetrics: Sendable {
     let rateLimitDisconnects: Counter
     let rateLimitRefusals: Counter
     let storeErrors: Counter
+    let sessionsResumed: Counter
 
     public init(factory: any MetricsFactory) {
         connections = Gauge(label: "parley_connections", factory: factory)
@@ -32,6 +33,7 @@ public struct ChatMetrics: Sendable {
         rateLimitDisconnects = Counter(label: "parley_rate_limit_disconnects_total", factory: factory)
         rateLimitRefusals = Counter(label: "parley_rate_limited_commands_total", factory: factory)
         storeErrors = Counter(label: "parley_store_errors_total", factory: factory)
+        sessionsResumed = Counter(label: "parley_sessions_resumed_total", factory: factory)
     }
 
     /// Metrics that go nowhere (the default, and for tests of other things).

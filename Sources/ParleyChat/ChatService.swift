@@ -19,6 +19,9 @@ public struct ChatConfiguration: Sendable {
     public var rateLimits: RateLimits
     /// How long a connection may stay open without having joined a room.
     public var joinTimeout: Duration
+    /// How long a dropped connection's session keeps its nick and rooms for a `resume`
+    /// (zero: it ends with the connection).
+    public var sessionGrace: Duration
 
     public init(
         historyOnJoin: Int = 50,
@@ -27,7 +30,8 @@ public struct ChatConfiguration: Sendable {
         maxMembersPerRoom: Int = 10_000,
         maxTextLength: Int = MessageText.maxLength,
         rateLimits: RateLimits = RateLimits(),
-        joinTimeout: Duration = .seconds(30)
+        joinTimeout: Duration = .seconds(30),
+        sessionGrace: Duration = .seconds(30)
     ) {
         self.historyOnJoin = historyOnJoin
         self.maxRoomsPerConnection = maxRoomsPerConnection
@@ -36,6 +40,7 @@ public struct ChatConfiguration: Sendable {
         self.maxTextLength = min(maxTextLength, MessageText.maxLength)
         self.rateLimits = rateLimits
         self.joinTimeout = joinTimeout
+        self.sessionGrace = sessionGrace
     }
 }
 
@@ -62,6 +67,7 @@ public final class ChatService: Sendable {
         self.hub = ChatHub(
             maxRoomsPerConnection: configuration.maxRoomsPerConnection,
             maxMembersPerRoom: configuration.maxMembersPerRoom,
+            sessionGrace: configuration.sessionGrace,
             metrics: metrics
         )
         self.pipeline = CommitPipeline(store: store, hub: hub, logger: logger, metrics: metrics)

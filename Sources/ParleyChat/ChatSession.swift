@@ -62,8 +62,8 @@ public struct ChatSession: Sendable {
 
     private mutating func run(_ command: ClientCommand, ref: String?) async throws(ChatError) {
         switch command {
-        case .join(let room, let requestedNick, let since):
-            try await join(room, nick: requestedNick, since: since, ref: ref)
+        case .join(let room, let requestedNick, let since, let resume):
+            try await join(room, nick: requestedNick, since: since, resume: resume, ref: ref)
         case .say(let room, let text, let mid):
             guard let nick, rooms.contains(room) else {
                 throw ChatError(.notInRoom, "Join \(room.value) before saying something there.")
@@ -95,9 +95,10 @@ public struct ChatSession: Sendable {
         _ room: RoomName,
         nick requestedNick: Nick?,
         since: Int64?,
+        resume: String?,
         ref: String?
     ) async throws(ChatError) {
-        nick = try await chat.hub.beginJoin(connectionID, room: room, nick: requestedNick)
+        nick = try await chat.hub.beginJoin(connectionID, room: room, nick: requestedNick, resume: resume)
         let page: HistoryPage? =
             if let since {
                 .after(id: since, limit: ProtocolLimits.maxSinceReplay)

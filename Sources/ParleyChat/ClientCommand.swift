@@ -4,7 +4,7 @@ public import ParleyCore
 /// A command from a client, validated field by field. Session state (is the client in the room,
 /// is the nick free) is checked later by ``ChatSession``.
 public enum ClientCommand: Equatable, Sendable {
-    case join(room: RoomName, nick: Nick?, since: Int64?)
+    case join(room: RoomName, nick: Nick?, since: Int64?, resume: String? = nil)
     case say(room: RoomName, text: MessageText, mid: String?)
     case leave(room: RoomName)
     case history(room: RoomName, page: HistoryPage)
@@ -28,6 +28,8 @@ public enum ProtocolLimits {
     public static let maxSinceReplay = 1000
     /// The longest `mid` (a client's id for its message), in Unicode scalars.
     public static let maxMIDLength = 64
+    /// The longest session token a `resume` may carry (the server's own are 32 characters).
+    public static let maxSessionTokenLength = 128
 }
 
 extension ClientCommand {
@@ -53,7 +55,7 @@ extension ClientCommand {
 /// reported by name and the `ref` can still be echoed.
 private struct RawCommand: Decodable {
     enum Key: String, CodingKey {
-        case type, ref, room, nick, since, text, before, after, limit, mid
+        case type, ref, room, nick, since, text, before, after, limit, mid, resume
     }
 
     var type: String?
@@ -66,6 +68,7 @@ private struct RawCommand: Decodable {
     var after: Int64?
     var limit: Int?
     var mid: String?
+    var resume: String?
     var refProblem: String?
     var fieldProblem: String?
 
@@ -89,6 +92,7 @@ private struct RawCommand: Decodable {
         after = decodeField(container, .after, as: Int64.self, kind: "an integer")
         limit = decodeField(container, .limit, as: Int.self, kind: "an integer")
         mid = decodeField(container, .mid, as: String.self, kind: "a string")
+        resume = decodeField(container, .resume, as: String.self, kind: "a string")
     }
 
     private mutating func decodeField<T: Decodable>(
@@ -124,7 +128,17 @@ private struct RawCommand: Decodable {
                 validNick = parsed
             }
             if let since, since < 0 { throw ChatError.badRequest("since must be 0 or more.") }
-            return .join(room: room, nick: validNick, since: since)
+            if let resume {
+                let scalars = resume.unicodeScalars
+                guard (1...ProtocolLimits.maxSessionTokenLength).contains(scalars.count),
+                    scalars.allSatisfy({ $0.isASCII && $0.value > 0x20 && $0.value < 0x7F })
+                else {
+                    throw ChatError.badRequest(
+                        "resume must be the session token of an earlier joined reply."
+                    )
+                }
+            }
+            return .join(room: room, nick: validNick, since: since, resume: resume)
         case "say":
             let room = try requireRoom()
             guard let text else { throw ChatError.badRequest("say needs a \"text\".") }

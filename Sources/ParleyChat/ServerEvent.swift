@@ -5,7 +5,13 @@ public import ParleyCore
 ///
 /// A broadcast `message` is encoded once and the same buffer goes to every recipient.
 public enum ServerEvent {
-    public static func joined(room: RoomName, nick: Nick, members: [String], ref: String?) -> ByteBuffer {
+    public static func joined(
+        room: RoomName,
+        nick: Nick,
+        members: [String],
+        session: String?,
+        ref: String?
+    ) -> ByteBuffer {
         var json = JSONWriter()
         json.beginObject()
         json.field("type", "joined")
@@ -14,6 +20,7 @@ public enum ServerEvent {
         json.beginArray("members")
         for member in members { json.element(member) }
         json.endArray()
+        json.optionalField("session", session)
         json.optionalField("ref", ref)
         json.endObject()
         return json.buffer

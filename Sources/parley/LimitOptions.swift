@@ -61,6 +61,9 @@ struct LimitOptions: ParsableArguments {
     @Option(help: "Seconds a connection may stay open without joining a room (then 1008).")
     var joinTimeout = 30.0
 
+    @Option(help: "Seconds a dropped connection's nick and rooms are kept for it to resume (0: not kept).")
+    var sessionGrace = 30.0
+
     @Option(help: "Seconds a connection has to send its first request in full, and may idle between HTTP requests.")
     var requestTimeout = 15.0
 
@@ -83,6 +86,7 @@ struct LimitOptions: ParsableArguments {
                 throw ValidationError("--\(name)-\(name == "ping" ? "interval" : "timeout") must be more than 0")
             }
         }
+        guard sessionGrace >= 0 else { throw ValidationError("--session-grace must be 0 or more") }
         guard maxQueuedBytes >= 65536 else { throw ValidationError("--max-queued-bytes must be at least 65536") }
         guard maxRoomsPerConnection >= 1 else { throw ValidationError("--max-rooms-per-connection must be 1 or more") }
     }
@@ -108,6 +112,7 @@ struct LimitOptions: ParsableArguments {
         configuration.maxMessageBytes = maxMessageBytes
         configuration.chat.outboxBytes = maxQueuedBytes
         configuration.chat.joinTimeout = .milliseconds(Int64(joinTimeout * 1000))
+        configuration.chat.sessionGrace = .milliseconds(Int64(sessionGrace * 1000))
         configuration.requestTimeout = .milliseconds(Int64(requestTimeout * 1000))
         configuration.pingInterval = .milliseconds(Int64(pingInterval * 1000))
     }

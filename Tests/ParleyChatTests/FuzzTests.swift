@@ -11,7 +11,7 @@ import Testing
     static let pieces = [
         "{", "}", "[", "]", ",", ":", " ", "\n", "\\", "\"",
         #""type""#, #""join""#, #""say""#, #""leave""#, #""history""#, #""ping""#, #""room""#, #""nick""#,
-        #""text""#, #""ref""#, #""mid""#, #""since""#, #""before""#, #""after""#, #""limit""#,
+        #""text""#, #""ref""#, #""mid""#, #""resume""#, #""since""#, #""before""#, #""after""#, #""limit""#,
         "null", "true", "false", "0", "-1", "1.5", "1e999", "9223372036854775808", "-9223372036854775809",
         #""""#, #""general""#, #""a b""#, #""\u0000""#, #""\ud800""#, #""小千""#, #""👋""#, #""\r""#,
         "\"\(String(repeating: "x", count: 70))\"",

@@ -1,3 +1,4 @@
+import ParleyChat
 import Testing
 
 /// The commands of protocol v1 between real clients and a real server.
@@ -71,8 +72,11 @@ import Testing
         }
     }
 
-    @Test func nickIsUniqueAcrossRoomsAndFreedOnDisconnect() async throws {
-        try await TestServer.with { server async throws in
+    /// Without a grace period the nick is free as soon as its connection closes (the grace
+    /// period has tests of its own in `SessionTests`).
+    @Test func nickIsUniqueAcrossRoomsAndFreedWhenItsSessionEnds() async throws {
+        let chat = ChatConfiguration(rateLimits: .unlimited, sessionGrace: .zero)
+        try await TestServer.with(chat: chat) { server async throws in
             let alice = try await ChatClient.connect(server.url)
             let watcher = try await ChatClient.connect(server.url)
             try await alice.join("one", nick: "Alice")

@@ -7,7 +7,7 @@ import Testing
 @Suite struct FuzzFrameTests {
     static let pieces = [
         "{", "}", "[", "]", ",", ":", " ", "\\", "\"", #""type""#, #""join""#, #""say""#, #""leave""#,
-        #""history""#, #""ping""#, #""room""#, #""nick""#, #""text""#, #""ref""#, #""mid""#, #""since""#,
+        #""history""#, #""ping""#, #""room""#, #""nick""#, #""text""#, #""ref""#, #""mid""#, #""resume""#, #""since""#,
         #""before""#, #""after""#, #""limit""#, "null", "true", "0", "-1", "1e999", #""""#, #""fuzz""#,
         #""fuzzer""#, #""\u0000""#, #""\ud800""#, #""小千""#, #""👋""#,
     ]

@@ -22,7 +22,7 @@ import Testing
         try await TestServer.with { server async throws in
             let phone = try await ChatClient.connect(server.url)
             let friend = try await ChatClient.connect(server.url)
-            try await phone.join("trip", nick: "phone")
+            let session = try #require(try await phone.join("trip", nick: "phone").joined.session)
             try await friend.join("trip", nick: "friend")
             try friend.send(["type": "say", "room": "trip", "text": "seen", "ref": "0"])
             let lastSeen = try #require(try await phone.next(ofType: "message").id)
@@ -31,7 +31,7 @@ import Testing
             try await friend.say(in: "trip", (1...3).map { "missed \($0)" })
 
             let back = try await ChatClient.connect(server.url)
-            let (_, backlog) = try await back.join("trip", nick: "phone", since: lastSeen)
+            let (_, backlog) = try await back.join("trip", nick: "phone", since: lastSeen, resume: session)
             #expect(backlog.messages?.map(\.text) == ["missed 1", "missed 2", "missed 3"])
             #expect(backlog.messages?.map(\.id) == [lastSeen + 1, lastSeen + 2, lastSeen + 3])
             #expect(backlog.truncated == false)

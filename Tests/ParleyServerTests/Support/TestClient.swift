@@ -212,11 +212,16 @@ final class ChatClient: Sendable {
 
     /// Joins `room` and returns the `joined` and `history` events.
     @discardableResult
-    func join(_ room: String, nick: String? = nil, since: Int64? = nil) async throws -> (joined: Event, history: Event)
-    {
+    func join(
+        _ room: String,
+        nick: String? = nil,
+        since: Int64? = nil,
+        resume: String? = nil
+    ) async throws -> (joined: Event, history: Event) {
         var command: [String: any Sendable] = ["type": "join", "room": room, "ref": "join-\(room)"]
         if let nick { command["nick"] = nick }
         if let since { command["since"] = since }
+        if let resume { command["resume"] = resume }
         try send(command)
         let joined = try await next(ofType: "joined")
         let history = try await next()

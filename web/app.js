@@ -24,6 +24,15 @@ const storage = {
   set rooms(value) {
     localStorage.setItem("parley.rooms", JSON.stringify(value));
   },
+  // The session token lets a reconnect (or a reload) take the nick and rooms back without the
+  // others seeing a leave and a join. Per tab (sessionStorage): two tabs are two sessions.
+  get session() {
+    return sessionStorage.getItem("parley.session") || "";
+  },
+  set session(value) {
+    if (value) sessionStorage.setItem("parley.session", value);
+    else sessionStorage.removeItem("parley.session");
+  },
 };
 
 const connection = new Connection(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
@@ -148,10 +157,12 @@ async function join(room) {
   const rejoin = room.joinedOnce;
   const command = { type: "join", room: room.name, nick };
   if (rejoin) command.since = room.lastId; // exactly what was missed while away
+  if (storage.session) command.resume = storage.session;
   // The `history` event follows `joined` without a `ref`; onEvent hands it over through this.
   const history = new Promise((resolve) => (room.historyWaiter = resolve));
   try {
     const joined = await connection.request(command);
+    if (joined.session) storage.session = joined.session;
     if (!signedIn) signIn(joined.nick);
     if (joined.room !== room.name) renameRoom(room, joined.room);
     room.joinedOnce = true;
@@ -189,7 +200,8 @@ function joinFailed(room, error) {
     if (error.code === "invalid_room") forget(room);
     showLogin(error.message);
   } else if (error.code === "nick_taken") {
-    // Our previous connection still holds the nick until the server notices it is gone.
+    // Our previous connection still holds the nick (and this tab has no session token to take
+    // it back with) until the server notices it is gone.
     setStatusNote("your nick is still held by the previous connection");
     connection.drop();
   } else {
@@ -320,8 +332,13 @@ function renderState({ state, retryAt }) {
   const status = $("status");
   status.dataset.state = state;
   clearInterval(countdown);
-  $("reconnect-now").hidden = state !== "waiting";
-  const labels = { idle: "offline", connecting: "connecting…", online: "online" };
+  const labels = {
+    idle: "offline",
+    connecting: "connecting…",
+    online: "online",
+    replaced: "signed in from another tab or device",
+  };
+  $("reconnect-now").hidden = state !== "waiting" && state !== "replaced";
   if (state !== "waiting") {
     status.textContent = labels[state];
     return;
@@ -394,9 +411,13 @@ $("text").addEventListener("keydown", (event) => {
 
 $("reconnect-now").addEventListener("click", () => connection.reconnectNow());
 
-$("sign-out").addEventListener("click", () => {
+$("sign-out").addEventListener("click", async () => {
+  // Leaving every room first ends the session on the server at once, so the nick is free
+  // for whoever wants it instead of being held for a reconnect that will not come.
+  await Promise.allSettled([...rooms.keys()].map((room) => connection.request({ type: "leave", room })));
   localStorage.removeItem("parley.nick");
   localStorage.removeItem("parley.rooms");
+  storage.session = "";
   location.hash = "";
   location.reload();
 });

@@ -23,7 +23,9 @@ export class ServerError extends Error {
  *
  * Events: `state` (detail: { state, retryAt }), `open`, `close`, `event` (detail: a server event
  * without a pending request, or with one after it was settled).
- * States: `idle`, `connecting`, `online`, `waiting` (a reconnect is scheduled at `retryAt`).
+ * States: `idle`, `connecting`, `online`, `waiting` (a reconnect is scheduled at `retryAt`),
+ * `replaced` (another connection resumed this one's session: no automatic reconnect, or two
+ * tabs sharing a session would take it from each other forever).
  */
 export class Connection extends EventTarget {
   constructor(url, { minDelay = 500, maxDelay = 30000 } = {}) {
@@ -66,7 +68,8 @@ export class Connection extends EventTarget {
       if (this.socket !== socket) return;
       this.socket = null;
       this.failPending();
-      this.scheduleReconnect();
+      if (close.code === 4001) this.setState("replaced");
+      else this.scheduleReconnect();
       this.dispatchEvent(new CustomEvent("close", { detail: { code: close.code } }));
     });
   }
@@ -78,7 +81,7 @@ export class Connection extends EventTarget {
 
   /** Skips the rest of the waiting time. */
   reconnectNow() {
-    if (this.state === "waiting") this.start();
+    if (this.state === "waiting" || this.state === "replaced") this.start();
   }
 
   /** Closes the socket and reconnects after the usual backoff (for example, the nick is still held). */

@@ -306,6 +306,59 @@ import Testing
         try await server.stop()
     }
 
+    /// A reload resumes the session: the others see no leave and join. Another device resuming
+    /// the same session stops this page, which says so and does not fight back.
+    @Test func aReloadKeepsTheSessionAndATakeoverStopsThePage() async throws {
+        try await TestServer.with { server async throws in
+            let bob = try await server.member("general", nick: "bob")
+            try await Browser.with { browser async throws in
+                let alice = try await browser.newPage()
+                try await alice.open("http://127.0.0.1:\(server.port)/#general")
+                try await alice.signIn(nick: "alice", room: "general")
+                try await alice.waitUntil("document.getElementById('status').dataset.state === 'online'", "online")
+                #expect(
+                    try await bob.next(ofType: "presence")
+                        == Event(type: "presence", room: "general", nick: "alice", event: "join")
+                )
+                let token = try #require(try await alice.evaluate("sessionStorage.getItem('parley.session')").string)
+                #expect(token.count == 32)
+
+                try await alice.evaluate("window.beforeReload = true")
+                try await alice.call("Page.reload")
+                let deadline = ContinuousClock.now + .seconds(15)
+                var reloaded = false
+                while !reloaded && ContinuousClock.now < deadline {
+                    // Evaluating fails while the old document goes away: that is not an answer yet.
+                    let state = try? await alice.evaluate(
+                        "!window.beforeReload && document.getElementById('status')?.dataset.state === 'online'"
+                            + " && document.querySelectorAll('#members li').length === 2"
+                    )
+                    reloaded = state?.bool == true
+                    if !reloaded { try await Task.sleep(for: .milliseconds(50)) }
+                }
+                #expect(reloaded)
+                try await bob.expectSilence(for: .milliseconds(500))  // no leave, no join
+                try await alice.say("still me")
+                let seen = try await bob.next(ofType: "message")
+                #expect(seen.nick == "alice" && seen.text == "still me")
+
+                let phone = try await ChatClient.connect(server.url)
+                #expect(try await phone.join("general", resume: token).joined.nick == "alice")
+                try await alice.waitUntil(
+                    "document.getElementById('status').dataset.state === 'replaced'",
+                    "the page to see it was replaced"
+                )
+                #expect(try await alice.text("#status") == "signed in from another tab or device")
+                try await Task.sleep(for: .seconds(2))  // longer than the first reconnect delay
+                #expect(
+                    try await alice.evaluate("document.getElementById('status').dataset.state").string == "replaced"
+                )
+                try await bob.expectSilence(for: .milliseconds(300))
+                #expect(await alice.problems() == [])
+            }
+        }
+    }
+
     @Test func thePageFitsAPhoneScreen() async throws {
         try await TestServer.with { server async throws in
             let friend = try await server.member("general", nick: "friend")

@@ -1,14 +1,6 @@
 public import NIOCore
 import Synchronization
 
-/// What a connection's writer sends next.
-public enum OutboundItem: Sendable {
-    /// One text frame, already encoded (possibly shared with other recipients).
-    case text(ByteBuffer)
-    /// A close frame with this code and reason; nothing follows it.
-    case close(CloseReason)
-}
-
 /// Why the server closes a connection, as a WebSocket close code and reason.
 public struct CloseReason: Sendable, Equatable {
     public var code: UInt16
@@ -34,62 +26,147 @@ public struct CloseReason: Sendable, Equatable {
 /// A connection's outbound queue, bounded by bytes.
 ///
 /// Anyone may put frames in without waiting (the hub, the connection's own command handling);
-/// only the connection's writer takes them out, so a broadcast never waits on a slow client.
-/// When the frames waiting exceed the byte limit the queue finishes early and the writer closes
-/// the connection: dropping a frame silently would leave the client a gap it cannot see.
+/// only the connection's writer takes them out, and it takes everything queued at once, so that
+/// the frames of one commit batch leave in one write and one flush (one system call) rather than
+/// one each. A broadcast never waits on a slow client. When the frames waiting exceed the byte
+/// limit the queue is abandoned and the writer closes the connection: dropping a frame silently
+/// would leave the client a gap it cannot see.
 public struct Outbox: Sendable {
-    private let continuation: AsyncStream<OutboundItem>.Continuation
-    private let accounting: Accounting
+    private let queue: Queue
 
-    /// The bytes waiting, shared by the producers and the writer. An atomic counter rather than
-    /// an actor: `send` is called on the fan-out path for every recipient and must not suspend.
-    final class Accounting: Sendable {
-        let limit: Int
-        let queued = Atomic<Int>(0)
-
-        init(limit: Int) { self.limit = limit }
-    }
-
-    /// Makes an outbox holding at most `byteLimit` bytes of frames, and the stream its writer
-    /// drains (the writer reports each frame it wrote with ``Drain/wrote(_:)``).
+    /// Makes an outbox holding at most `byteLimit` bytes of frames, and the side its writer
+    /// drains.
     public static func make(byteLimit: Int) -> (Outbox, Drain) {
-        let (stream, continuation) = AsyncStream.makeStream(of: OutboundItem.self)
-        let accounting = Accounting(limit: byteLimit)
-        return (
-            Outbox(continuation: continuation, accounting: accounting), Drain(items: stream, accounting: accounting)
-        )
+        let queue = Queue(limit: byteLimit)
+        return (Outbox(queue: queue), Drain(queue: queue))
     }
 
-    /// The writer's side: the frames to write, and where it reports what left the queue.
-    public struct Drain: Sendable {
-        public let items: AsyncStream<OutboundItem>
-        let accounting: Accounting
-
-        /// A frame of `bytes` bytes was written: it no longer counts against the limit.
-        public func wrote(_ bytes: Int) {
-            accounting.queued.subtract(bytes, ordering: .relaxed)
-        }
-
-        /// Bytes waiting to be written.
-        public var queuedBytes: Int { accounting.queued.load(ordering: .relaxed) }
-    }
-
-    /// Queues a frame. Returns `false` when the queue was full: the outbox is then finished and
-    /// the connection about to close as a slow consumer.
+    /// Queues a frame. Returns `false` when it was not queued: the queue is full (the connection
+    /// is about to close as a slow consumer) or closing.
     @discardableResult
     public func send(_ frame: ByteBuffer) -> Bool {
-        let queued = accounting.queued.add(frame.readableBytes, ordering: .relaxed).newValue
-        guard queued <= accounting.limit else {
-            continuation.finish()
-            return false
-        }
-        continuation.yield(.text(frame))
-        return true
+        queue.send(frame)
     }
 
-    /// Queues a close frame after whatever is already queued and finishes the outbox.
+    /// Queues a close frame after whatever is already queued; nothing is queued after it.
     public func close(_ reason: CloseReason) {
-        continuation.yield(.close(reason))
-        continuation.finish()
+        queue.close(reason)
+    }
+
+    /// What the writer takes out in one go.
+    public struct Batch: Sendable {
+        /// Text frames, in the order they were queued.
+        public var frames: [ByteBuffer]
+        /// Set when the connection is to be closed after `frames`.
+        public var close: CloseReason?
+        /// The queue outgrew its limit: the client does not read fast enough. `frames` is empty.
+        public var overflowed: Bool
+    }
+
+    /// The writer's side.
+    public struct Drain: Sendable {
+        fileprivate let queue: Queue
+
+        /// Waits for frames (or a close) and takes everything queued. Returns `nil` when the
+        /// waiting task is cancelled.
+        public func next() async -> Batch? {
+            await queue.next()
+        }
+
+        /// `bytes` of frames taken with ``next()`` have been written: they no longer count
+        /// against the limit.
+        public func wrote(_ bytes: Int) {
+            queue.wrote(bytes)
+        }
+
+        /// Bytes queued or being written.
+        public var queuedBytes: Int { queue.queuedBytes }
+    }
+
+    /// The shared state, behind one mutex: `send` runs on the fan-out path for every recipient and
+    /// must not suspend, so an actor would not do.
+    fileprivate final class Queue: Sendable {
+        struct State {
+            var frames: [ByteBuffer] = []
+            var queuedBytes = 0
+            var close: CloseReason?
+            var overflowed = false
+            var waiter: CheckedContinuation<Batch?, Never>?
+            /// The writer took the close (or the overflow): the queue is finished.
+            var finished = false
+
+            mutating func take() -> Batch? {
+                guard !frames.isEmpty || close != nil || overflowed else { return nil }
+                let batch = Batch(frames: frames, close: close, overflowed: overflowed)
+                frames = []
+                finished = close != nil || overflowed
+                return batch
+            }
+        }
+
+        let limit: Int
+        let state = Mutex(State())
+
+        init(limit: Int) { self.limit = limit }
+
+        func send(_ frame: ByteBuffer) -> Bool {
+            let (accepted, wake) = state.withLock { state -> (Bool, (CheckedContinuation<Batch?, Never>, Batch)?) in
+                guard state.close == nil, !state.overflowed else { return (false, nil) }
+                state.queuedBytes += frame.readableBytes
+                if state.queuedBytes > limit {
+                    state.overflowed = true
+                    state.frames = []
+                } else {
+                    state.frames.append(frame)
+                }
+                return (!state.overflowed, state.wakeWaiter())
+            }
+            if let (waiter, batch) = wake { waiter.resume(returning: batch) }
+            return accepted
+        }
+
+        func close(_ reason: CloseReason) {
+            let wake = state.withLock { state -> (CheckedContinuation<Batch?, Never>, Batch)? in
+                guard state.close == nil, !state.overflowed else { return nil }
+                state.close = reason
+                return state.wakeWaiter()
+            }
+            if let (waiter, batch) = wake { waiter.resume(returning: batch) }
+        }
+
+        func next() async -> Batch? {
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Batch?, Never>) in
+                    let ready = state.withLock { state -> Batch?? in
+                        if state.finished || Task.isCancelled { return .some(nil) }
+                        if let batch = state.take() { return batch }
+                        state.waiter = continuation
+                        return nil
+                    }
+                    if let ready { continuation.resume(returning: ready) }
+                }
+            } onCancel: {
+                let waiter = state.withLock { state in
+                    defer { state.waiter = nil }
+                    return state.waiter
+                }
+                waiter?.resume(returning: nil)
+            }
+        }
+
+        func wrote(_ bytes: Int) {
+            state.withLock { $0.queuedBytes -= bytes }
+        }
+
+        var queuedBytes: Int { state.withLock { $0.queuedBytes } }
+    }
+}
+
+extension Outbox.Queue.State {
+    /// Hands what is queued to a waiting writer (to be resumed outside the lock).
+    fileprivate mutating func wakeWaiter() -> (CheckedContinuation<Outbox.Batch?, Never>, Outbox.Batch)? {
+        guard let waiter, let batch = take() else { return nil }
+        self.waiter = nil
+        return (waiter, batch)
     }
 }

@@ -71,7 +71,12 @@ func buildApplication(
             try? await outbound.close(.init(codeNumber: 1013), reason: "server busy; try again later")
             return
         }
-        await transport.handle(inbound: inbound, outbound: outbound, logger: context.logger)
+        await transport.handle(
+            inbound: inbound,
+            outbound: outbound,
+            channel: context.requestContext.channel,
+            logger: context.logger
+        )
         await admission.release(address)
     }
 

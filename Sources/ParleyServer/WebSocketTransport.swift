@@ -11,7 +11,13 @@ struct WebSocketTransport: Sendable {
     let chat: ChatService
     let limits: MessageAssembler.Limits
 
-    func handle(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger) async {
+    func handle(
+        inbound: WebSocketInboundStream,
+        outbound: WebSocketOutboundWriter,
+        channel: any Channel,
+        logger: Logger
+    ) async {
+        guard let sink = try? await FrameSink.Handle.install(on: channel) else { return }
         guard let connection = await chat.connect() else {
             try? await outbound.close(.goingAway, reason: CloseReason.goingAway.reason)
             return
@@ -20,7 +26,13 @@ struct WebSocketTransport: Sendable {
         logger.debug("WebSocket connection opened", metadata: ["parley.connection": "\(id)"])
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                await Self.write(connection.outgoing, to: outbound, metrics: chat.metrics, logger: logger)
+                await Self.write(
+                    connection.outgoing,
+                    to: sink,
+                    outbound: outbound,
+                    metrics: chat.metrics,
+                    logger: logger
+                )
             }
             group.addTask {
                 var session = connection.session
@@ -77,31 +89,39 @@ struct WebSocketTransport: Sendable {
     /// connection is dropped without one.
     static let closeWriteTimeout: Duration = .seconds(2)
 
+    /// Drains the outbox: everything queued since the last write goes out in one write and one
+    /// flush.
     private static func write(
         _ outgoing: Outbox.Drain,
-        to outbound: WebSocketOutboundWriter,
+        to sink: FrameSink.Handle,
+        outbound: WebSocketOutboundWriter,
         metrics: ChatMetrics,
         logger: Logger
     ) async {
         do {
-            for await item in outgoing.items {
-                switch item {
-                case .text(let bytes):
-                    try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: bytes)))
-                    outgoing.wrote(bytes.readableBytes)
-                case .close(let reason):
+            // `nil`: cancelled because the reader finished.
+            while let batch = await outgoing.next() {
+                if !batch.frames.isEmpty {
+                    var payloadBytes = 0
+                    for frame in batch.frames { payloadBytes += frame.readableBytes }
+                    var buffer = sink.channel.allocator.buffer(capacity: payloadBytes + 10 * batch.frames.count)
+                    for frame in batch.frames { FrameSink.appendTextFrame(frame, to: &buffer) }
+                    try await sink.write(buffer)
+                    outgoing.wrote(payloadBytes)
+                }
+                if let reason = batch.close {
                     await close(outbound, reason, logger: logger)
                     return
                 }
+                if batch.overflowed {
+                    logger.notice(
+                        "Closing a slow consumer: \(outgoing.queuedBytes) bytes waiting for it, over the limit"
+                    )
+                    metrics.slowConsumerClosed()
+                    await close(outbound, .slowConsumer, logger: logger)
+                    return
+                }
             }
-            // The stream also ends when this task is cancelled because the reader finished.
-            guard !Task.isCancelled else { return }
-            // Otherwise the outbox overflowed: the client does not read fast enough.
-            logger.notice(
-                "Closing a slow consumer: \(outgoing.queuedBytes) bytes waiting for it, over the limit"
-            )
-            metrics.slowConsumerClosed()
-            await close(outbound, .slowConsumer, logger: logger)
         } catch {
             logger.debug("WebSocket write ended: \(error)")
         }

@@ -1,0 +1,73 @@
+import NIOCore
+
+/// Writes already-encoded WebSocket frames straight to a connection's socket, many per write.
+///
+/// swift-websocket's writer takes one frame per call and flushes each: one system call per frame,
+/// which made `writev` the largest single cost of fan-out. The sink sits at the socket end of the
+/// pipeline, below the WebSocket frame encoder, and takes a buffer holding any number of complete
+/// frames; control frames (ping, pong, close) still go through the library's writer. Both write
+/// whole frames on the channel's event loop, so they never interleave inside a frame.
+final class FrameSink: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private var context: ChannelHandlerContext?
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    /// A sink installed on a channel, usable from any task.
+    struct Handle: Sendable {
+        let channel: any Channel
+        private let sink: NIOLoopBound<FrameSink>
+
+        /// Adds a sink at the socket end of `channel`'s pipeline.
+        static func install(on channel: any Channel) async throws -> Handle {
+            try await channel.eventLoop.submit {
+                let sink = FrameSink()
+                try channel.pipeline.syncOperations.addHandler(sink, position: .first)
+                return Handle(channel: channel, sink: NIOLoopBound(sink, eventLoop: channel.eventLoop))
+            }.get()
+        }
+
+        private init(channel: any Channel, sink: NIOLoopBound<FrameSink>) {
+            self.channel = channel
+            self.sink = sink
+        }
+
+        /// Writes and flushes `frames` (complete encoded frames); returns once they are handed
+        /// to the kernel, so that a client that does not read holds them up here, where the
+        /// outbox's byte limit sees them, rather than in an unbounded NIO buffer.
+        func write(_ frames: ByteBuffer) async throws {
+            let sink = self.sink
+            let eventLoop = channel.eventLoop
+            try await eventLoop.flatSubmit { () -> EventLoopFuture<Void> in
+                guard let context = sink.value.context else {
+                    return eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
+                }
+                return context.writeAndFlush(NIOAny(frames))
+            }.get()
+        }
+    }
+
+    /// Appends `payload` as one unmasked text frame (a server never masks).
+    static func appendTextFrame(_ payload: ByteBuffer, to buffer: inout ByteBuffer) {
+        buffer.writeInteger(UInt8(0x81))  // FIN + text
+        let length = payload.readableBytes
+        if length < 126 {
+            buffer.writeInteger(UInt8(length))
+        } else if length <= Int(UInt16.max) {
+            buffer.writeInteger(UInt8(126))
+            buffer.writeInteger(UInt16(length))
+        } else {
+            buffer.writeInteger(UInt8(127))
+            buffer.writeInteger(UInt64(length))
+        }
+        buffer.writeImmutableBuffer(payload)
+    }
+}

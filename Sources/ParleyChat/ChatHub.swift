@@ -321,6 +321,9 @@ public actor ChatHub {
     /// order, so ids ascend within each room), and acknowledges each to its sender. A `say` that
     /// repeated a stored `mid` is only acknowledged, with the id stored the first time.
     public func deliver(_ committed: [(result: AppendResult, ack: AckTarget)]) {
+        // Frames are queued for everyone first and each writer is woken once at the end.
+        var touched: [Member] = []
+        var ackOutboxes: [Outbox] = []
         for (result, ack) in committed {
             let message = result.message
             if result.isNew, let room = rooms[message.room] {
@@ -330,15 +333,27 @@ public actor ChatHub {
                     if member.pending != nil {
                         member.pending!.append((message.id, frame))
                     } else if message.id > member.lastSentID {
-                        member.outbox.send(frame)
+                        if !member.needsFlush {
+                            member.needsFlush = true
+                            touched.append(member)
+                        }
+                        member.outbox.enqueue(frame)
                         member.lastSentID = message.id
                         delivered += 1
                     }
                 }
                 metrics.messagesBroadcast.increment(by: delivered)
             }
-            connections[ack.connection]?.outbox.send(ServerEvent.ack(id: message.id, ref: ack.ref))
+            if let outbox = connections[ack.connection]?.outbox {
+                outbox.enqueue(ServerEvent.ack(id: message.id, ref: ack.ref))
+                ackOutboxes.append(outbox)
+            }
         }
+        for member in touched {
+            member.needsFlush = false
+            member.outbox.flush()
+        }
+        for outbox in ackOutboxes { outbox.flush() }
     }
 
     /// Tells each sender that its message could not be stored.
@@ -503,6 +518,8 @@ public actor ChatHub {
         var isVisible = false
         /// Kept for a session whose connection dropped or was replaced: nothing is sent to it.
         var isHeld = false
+        /// Frames were queued for it during the current fan-out and its writer is to be woken.
+        var needsFlush = false
 
         init(nick: Nick, outbox: Outbox) {
             self.nick = nick

@@ -45,7 +45,20 @@ public struct Outbox: Sendable {
     /// is about to close as a slow consumer) or closing.
     @discardableResult
     public func send(_ frame: ByteBuffer) -> Bool {
-        queue.send(frame)
+        queue.send(frame, wake: true)
+    }
+
+    /// Queues a frame without waking the writer: a fan-out queues a whole commit batch for
+    /// every member first and then calls ``flush()`` on each, so that each writer wakes once
+    /// per batch and finds all of it, rather than once per message.
+    @discardableResult
+    public func enqueue(_ frame: ByteBuffer) -> Bool {
+        queue.send(frame, wake: false)
+    }
+
+    /// Wakes the writer for frames queued with ``enqueue(_:)``.
+    public func flush() {
+        queue.flush()
     }
 
     /// Queues a close frame after whatever is already queued; nothing is queued after it.
@@ -109,7 +122,7 @@ public struct Outbox: Sendable {
 
         init(limit: Int) { self.limit = limit }
 
-        func send(_ frame: ByteBuffer) -> Bool {
+        func send(_ frame: ByteBuffer, wake: Bool) -> Bool {
             let (accepted, wake) = state.withLock { state -> (Bool, (CheckedContinuation<Batch?, Never>, Batch)?) in
                 guard state.close == nil, !state.overflowed else { return (false, nil) }
                 state.queuedBytes += frame.readableBytes
@@ -119,10 +132,15 @@ public struct Outbox: Sendable {
                 } else {
                     state.frames.append(frame)
                 }
-                return (!state.overflowed, state.wakeWaiter())
+                return (!state.overflowed, wake || state.overflowed ? state.wakeWaiter() : nil)
             }
             if let (waiter, batch) = wake { waiter.resume(returning: batch) }
             return accepted
+        }
+
+        func flush() {
+            let wake = state.withLock { $0.wakeWaiter() }
+            if let (waiter, batch) = wake { waiter.resume(returning: batch) }
         }
 
         func close(_ reason: CloseReason) {

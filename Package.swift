@@ -79,11 +79,22 @@ let package = Package(
             dependencies: ["ParleyCore", "ParleyStore"],
             swiftSettings: swiftSettings
         ),
+        // `parley bench`: a load generator that speaks protocol v1 to any Parley server.
+        .target(
+            name: "ParleyBench",
+            dependencies: [
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The `parley` command line.
         .executableTarget(
             name: "parley",
             dependencies: [
                 "ParleyAdmin",
+                "ParleyBench",
                 "ParleyChat",
                 "ParleyServer",
                 "ParleyStore",
@@ -128,6 +139,7 @@ let package = Package(
             name: "ParleyServerTests",
             dependencies: [
                 "ParleyAdmin",
+                "ParleyBench",
                 "ParleyChat",
                 "ParleyServer",
                 "ParleyStore",

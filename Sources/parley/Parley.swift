@@ -11,6 +11,8 @@ struct Parley: AsyncParsableCommand {
             read (or, for import and prune, change) the same database, also while the server runs. \
             Every option can also be set through the environment variable named in its help.
             """,
-        subcommands: [Serve.self, History.self, Rooms.self, Stats.self, Export.self, Import.self, Prune.self]
+        subcommands: [
+            Serve.self, History.self, Rooms.self, Stats.self, Export.self, Import.self, Prune.self, Bench.self,
+        ]
     )
 }

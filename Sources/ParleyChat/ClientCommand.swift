@@ -35,9 +35,12 @@ public enum ProtocolLimits {
 extension ClientCommand {
     /// Decodes one text frame. Never throws: every input yields a command or an error to send.
     public static func decode(_ text: String) -> DecodedCommand {
-        let raw: RawCommand
+        var raw: RawCommand
         do {
-            raw = try JSONDecoder().decode(RawCommand.self, from: Data(text.utf8))
+            // The flat objects clients send are read by a small scanner; anything it is not sure
+            // of (nesting, floats, a mistyped field) goes to JSONDecoder, which also words the
+            // error. The scanner made decoding a `say` several times cheaper.
+            raw = try FlatCommandScanner.scan(text) ?? JSONDecoder().decode(RawCommand.self, from: Data(text.utf8))
         } catch {
             return DecodedCommand(
                 ref: nil,
@@ -53,7 +56,7 @@ extension ClientCommand {
 
 /// Every field any command may carry, each decoded on its own so that one mistyped field is
 /// reported by name and the `ref` can still be echoed.
-private struct RawCommand: Decodable {
+struct RawCommand: Decodable, Equatable {
     enum Key: String, CodingKey {
         case type, ref, room, nick, since, text, before, after, limit, mid, resume
     }
@@ -71,6 +74,8 @@ private struct RawCommand: Decodable {
     var resume: String?
     var refProblem: String?
     var fieldProblem: String?
+
+    init() {}
 
     init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: Key.self)

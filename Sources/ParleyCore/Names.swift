@@ -15,7 +15,7 @@ public struct Nick: Hashable, Sendable, CustomStringConvertible {
 
     /// Validates `raw`, or returns `nil` when it is not a nick.
     public init?(_ raw: String) {
-        let normalized = raw.precomposedStringWithCanonicalMapping
+        let normalized = NameRules.isASCII(raw) ? raw : raw.precomposedStringWithCanonicalMapping
         guard NameRules.isValidName(normalized, maxLength: Self.maxLength) else { return nil }
         self.value = normalized
         self.key = normalized.lowercased()
@@ -39,8 +39,12 @@ public struct RoomName: Hashable, Sendable, Comparable, CustomStringConvertible 
 
     /// Validates and folds `raw`, or returns `nil` when it is not a room name.
     public init?(_ raw: String) {
-        let folded = raw.precomposedStringWithCanonicalMapping.lowercased()
-            .precomposedStringWithCanonicalMapping
+        // ASCII (nearly every room name) is already normalized and folds within ASCII: the
+        // Unicode normalization, a large share of decoding a command, is skipped for it.
+        let folded =
+            NameRules.isASCII(raw)
+            ? raw.lowercased()
+            : raw.precomposedStringWithCanonicalMapping.lowercased().precomposedStringWithCanonicalMapping
         guard NameRules.isValidName(folded, maxLength: Self.maxLength) else { return nil }
         self.value = folded
     }
@@ -73,6 +77,7 @@ public struct MessageText: Sendable, Equatable {
 
     /// Validates `raw`; the text is kept exactly as sent.
     public static func validate(_ raw: String) -> Result<MessageText, Problem> {
+        if let ascii = validateASCII(raw) { return ascii }
         var count = 0
         var sawVisible = false
         for scalar in raw.unicodeScalars {
@@ -125,5 +130,33 @@ enum NameRules {
     /// Format characters such as zero-width spaces draw nothing on their own.
     static func isInvisible(_ scalar: Unicode.Scalar) -> Bool {
         scalar.properties.generalCategory == .format
+    }
+}
+
+extension MessageText {
+    /// The same rules for a text that is all ASCII, by byte value instead of Unicode property
+    /// lookups (which were most of the cost of validating a message); `nil` for any other text.
+    static func validateASCII(_ raw: String) -> Result<MessageText, Problem>? {
+        var sawVisible = false
+        var count = 0
+        for byte in raw.utf8 {
+            guard byte < 0x80 else { return nil }
+            count += 1
+            if count > maxLength { return .failure(.tooLong) }
+            switch byte {
+            case 0x09, 0x0A, 0x20: continue  // tab, newline, space
+            case 0x00..<0x20, 0x7F: return .failure(.controlCharacter)
+            default: sawVisible = true
+            }
+        }
+        if count == 0 { return .failure(.empty) }
+        if !sawVisible { return .failure(.blank) }
+        return .success(MessageText(value: raw))
+    }
+}
+
+extension NameRules {
+    static func isASCII(_ string: String) -> Bool {
+        string.utf8.allSatisfy { $0 < 0x80 }
     }
 }

@@ -1,8 +1,9 @@
 import Foundation
 import NIOCore
-import ParleyChat
 import PropertyBased
 import Testing
+
+@testable import ParleyChat
 
 /// Random and mutated JSON against the command decoder: it never crashes, and every input is
 /// either a command or a well-formed error.
@@ -23,6 +24,7 @@ import Testing
         #"{"type":"leave","room":"general","ref":"r3"}"#,
         #"{"type":"history","room":"general","before":10,"limit":5,"ref":"r4"}"#,
         #"{"type":"ping","ref":"r5"}"#,
+        #"{ "type" : "say" ,"room":"general","text":"line\r\nnext\t\"quoted\" \\ \/ \b\f","ref":"r6" }"#,
     ]
 
     static let randomFrames = Gen.element(of: pieces).array(of: 0...24).map { $0.compactMap { $0 }.joined() }
@@ -69,6 +71,31 @@ import Testing
             Gen.bool
         ) { command, position, piece, cut in
             Self.checkDecoding(Self.mutate(command ?? "", at: position, piece ?? "", cut: cut))
+        }
+    }
+
+    /// The fast scanner must agree with JSONDecoder on every frame it accepts (it hands the
+    /// rest to JSONDecoder).
+    static func checkScannerAgrees(_ text: String) {
+        guard let scanned = FlatCommandScanner.scan(text) else { return }
+        let decoded = try? JSONDecoder().decode(RawCommand.self, from: Data(text.utf8))
+        #expect(decoded == scanned, "scanner and JSONDecoder differ on \(text)")
+    }
+
+    @Test func theScannerAgreesWithJSONDecoder() async {
+        for command in Self.validCommands {
+            #expect(FlatCommandScanner.scan(command) != nil, "the scanner should take \(command)")
+            Self.checkScannerAgrees(command)
+        }
+        await propertyCheck(count: 3000, input: Self.randomFrames) { Self.checkScannerAgrees($0) }
+        await propertyCheck(
+            count: 3000,
+            input: Gen.element(of: Self.validCommands),
+            Gen.int(in: 0...90),
+            Gen.element(of: Self.pieces),
+            Gen.bool
+        ) { command, position, piece, cut in
+            Self.checkScannerAgrees(Self.mutate(command ?? "", at: position, piece ?? "", cut: cut))
         }
     }
 }

@@ -24,7 +24,7 @@ struct WebSocketTransport: Sendable {
         }
         let id = connection.session.connectionID
         logger.debug("WebSocket connection opened", metadata: ["parley.connection": "\(id)"])
-        await withTaskGroup(of: Void.self) { group in
+        await withTaskGroup(of: Ending.self) { group in
             group.addTask {
                 await Self.write(
                     connection.outgoing,
@@ -37,6 +37,7 @@ struct WebSocketTransport: Sendable {
             group.addTask {
                 var session = connection.session
                 await self.read(inbound, outbound: outbound, session: &session, logger: logger)
+                return .other
             }
             group.addTask {
                 // A connection that never joins is dead weight (or a probe): close it in time.
@@ -47,10 +48,21 @@ struct WebSocketTransport: Sendable {
                 }
                 // Ending this task would end the connection: wait for the others instead.
                 while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+                return .other
             }
             // Whichever side ends first ends the connection: the client closed or broke a rule,
             // or the server closed it (shutdown, slow consumer).
-            await group.next()
+            if await group.next() == .closeSent {
+                // The close handshake: keep reading until the client's close frame ends the
+                // reader. Closing the socket while the client's frames are still arriving makes
+                // the kernel reset the connection, and a client may then lose the close frame
+                // (and its code) that was already on its way to it.
+                group.addTask {
+                    try? await Task.sleep(for: Self.closeWriteTimeout)
+                    return .other
+                }
+                _ = await group.next()
+            }
             group.cancelAll()
         }
         await chat.disconnect(id)
@@ -89,6 +101,13 @@ struct WebSocketTransport: Sendable {
     /// connection is dropped without one.
     static let closeWriteTimeout: Duration = .seconds(2)
 
+    /// How a connection's task ended.
+    enum Ending {
+        /// The writer sent a close frame: the client's close is to be awaited.
+        case closeSent
+        case other
+    }
+
     /// Drains the outbox: everything queued since the last write goes out in one write and one
     /// flush.
     private static func write(
@@ -97,7 +116,7 @@ struct WebSocketTransport: Sendable {
         outbound: WebSocketOutboundWriter,
         metrics: ChatMetrics,
         logger: Logger
-    ) async {
+    ) async -> Ending {
         do {
             // `nil`: cancelled because the reader finished.
             while let batch = await outgoing.next() {
@@ -111,7 +130,7 @@ struct WebSocketTransport: Sendable {
                 }
                 if let reason = batch.close {
                     await close(outbound, reason, logger: logger)
-                    return
+                    return .closeSent
                 }
                 if batch.overflowed {
                     logger.notice(
@@ -119,12 +138,13 @@ struct WebSocketTransport: Sendable {
                     )
                     metrics.slowConsumerClosed()
                     await close(outbound, .slowConsumer, logger: logger)
-                    return
+                    return .closeSent
                 }
             }
         } catch {
             logger.debug("WebSocket write ended: \(error)")
         }
+        return .other
     }
 
     /// Sends a close frame, unless the client is so far behind that it cannot even take that

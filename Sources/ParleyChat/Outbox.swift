@@ -94,6 +94,24 @@ public struct Outbox: Sendable {
 
         /// Bytes queued or being written.
         public var queuedBytes: Int { queue.queuedBytes }
+
+        /// Switches to push mode: from now on `pump` is called (on the producer's thread, outside
+        /// any lock) whenever frames are waiting and no pump is scheduled; it should arrange for
+        /// ``takeFrames()`` to be called until it returns `nil`, on the thread that owns the
+        /// socket. ``next()`` then only returns the close (or the overflow), once every frame
+        /// queued before it has been taken.
+        ///
+        /// A transport whose sockets live on event loops uses this to write a commit batch to
+        /// every member from the loop itself: no task wakes up per recipient.
+        public func push(to pump: @escaping @Sendable () -> Void) {
+            queue.startPushing(pump)
+        }
+
+        /// Push mode: takes the frames waiting, or returns `nil` (and the next frame schedules
+        /// the pump again).
+        public func takeFrames() -> [ByteBuffer]? {
+            queue.takeFrames()
+        }
     }
 
     /// The shared state, behind one mutex: `send` runs on the fan-out path for every recipient and
@@ -107,8 +125,17 @@ public struct Outbox: Sendable {
             var waiter: CheckedContinuation<Batch?, Never>?
             /// The writer took the close (or the overflow): the queue is finished.
             var finished = false
+            /// Push mode's pump, and whether it is scheduled (or running).
+            var pump: (@Sendable () -> Void)?
+            var pumpScheduled = false
 
             mutating func take() -> Batch? {
+                if pump != nil {
+                    // Push mode: frames go to the pump; the close waits until they are taken.
+                    guard frames.isEmpty, !pumpScheduled, close != nil || overflowed else { return nil }
+                    finished = true
+                    return Batch(frames: [], close: close, overflowed: overflowed)
+                }
                 guard !frames.isEmpty || close != nil || overflowed else { return nil }
                 let batch = Batch(frames: frames, close: close, overflowed: overflowed)
                 frames = []
@@ -123,8 +150,8 @@ public struct Outbox: Sendable {
         init(limit: Int) { self.limit = limit }
 
         func send(_ frame: ByteBuffer, wake: Bool) -> Bool {
-            let (accepted, wake) = state.withLock { state -> (Bool, (CheckedContinuation<Batch?, Never>, Batch)?) in
-                guard state.close == nil, !state.overflowed else { return (false, nil) }
+            let (accepted, wakeUp) = state.withLock { state -> (Bool, WakeUp) in
+                guard state.close == nil, !state.overflowed else { return (false, WakeUp()) }
                 state.queuedBytes += frame.readableBytes
                 if state.queuedBytes > limit {
                     state.overflowed = true
@@ -132,24 +159,42 @@ public struct Outbox: Sendable {
                 } else {
                     state.frames.append(frame)
                 }
-                return (!state.overflowed, wake || state.overflowed ? state.wakeWaiter() : nil)
+                return (!state.overflowed, wake || state.overflowed ? state.wakeUp() : WakeUp())
             }
-            if let (waiter, batch) = wake { waiter.resume(returning: batch) }
+            wakeUp.run()
             return accepted
         }
 
         func flush() {
-            let wake = state.withLock { $0.wakeWaiter() }
-            if let (waiter, batch) = wake { waiter.resume(returning: batch) }
+            state.withLock { $0.wakeUp() }.run()
         }
 
         func close(_ reason: CloseReason) {
-            let wake = state.withLock { state -> (CheckedContinuation<Batch?, Never>, Batch)? in
-                guard state.close == nil, !state.overflowed else { return nil }
+            state.withLock { state -> WakeUp in
+                guard state.close == nil, !state.overflowed else { return WakeUp() }
                 state.close = reason
-                return state.wakeWaiter()
+                return state.wakeUp()
+            }.run()
+        }
+
+        func startPushing(_ pump: @escaping @Sendable () -> Void) {
+            state.withLock { state -> WakeUp in
+                state.pump = pump
+                return state.wakeUp()
+            }.run()
+        }
+
+        func takeFrames() -> [ByteBuffer]? {
+            let (frames, wakeUp) = state.withLock { state -> ([ByteBuffer]?, WakeUp) in
+                if !state.frames.isEmpty {
+                    defer { state.frames = [] }
+                    return (state.frames, WakeUp())
+                }
+                state.pumpScheduled = false
+                return (nil, state.wakeUp())  // a close that waited for these frames
             }
-            if let (waiter, batch) = wake { waiter.resume(returning: batch) }
+            wakeUp.run()
+            return frames
         }
 
         func next() async -> Batch? {
@@ -180,11 +225,29 @@ public struct Outbox: Sendable {
     }
 }
 
+/// What to do once the lock is released: resume the waiting writer, schedule the pump.
+private struct WakeUp {
+    var waiter: (CheckedContinuation<Outbox.Batch?, Never>, Outbox.Batch)?
+    var pump: (@Sendable () -> Void)?
+
+    func run() {
+        if let (waiter, batch) = waiter { waiter.resume(returning: batch) }
+        pump?()
+    }
+}
+
 extension Outbox.Queue.State {
-    /// Hands what is queued to a waiting writer (to be resumed outside the lock).
-    fileprivate mutating func wakeWaiter() -> (CheckedContinuation<Outbox.Batch?, Never>, Outbox.Batch)? {
-        guard let waiter, let batch = take() else { return nil }
-        self.waiter = nil
-        return (waiter, batch)
+    /// Hands what is queued to the pump or the waiting writer (to be run outside the lock).
+    fileprivate mutating func wakeUp() -> WakeUp {
+        var wakeUp = WakeUp()
+        if let pump, !pumpScheduled, !frames.isEmpty {
+            pumpScheduled = true
+            wakeUp.pump = pump
+        }
+        if let waiter, let batch = take() {
+            self.waiter = nil
+            wakeUp.waiter = (waiter, batch)
+        }
+        return wakeUp
     }
 }

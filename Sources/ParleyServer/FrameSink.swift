@@ -1,4 +1,5 @@
 import NIOCore
+import ParleyChat
 
 /// Writes already-encoded WebSocket frames straight to a connection's socket, many per write.
 ///
@@ -40,6 +41,17 @@ final class FrameSink: ChannelInboundHandler, RemovableChannelHandler {
             self.sink = sink
         }
 
+        /// Makes the outbox push its frames to this sink: whenever frames are waiting, the
+        /// channel's event loop takes them all and writes them with one flush. Nothing waits
+        /// for the write; its bytes count against the outbox's limit until the socket took them.
+        func pump(_ outgoing: Outbox.Drain) {
+            let sink = self.sink
+            let eventLoop = channel.eventLoop
+            outgoing.push {
+                eventLoop.execute { sink.value.writeAll(outgoing) }
+            }
+        }
+
         /// Writes and flushes `frames` (complete encoded frames); returns once they are handed
         /// to the kernel, so that a client that does not read holds them up here, where the
         /// outbox's byte limit sees them, rather than in an unbounded NIO buffer.
@@ -53,6 +65,27 @@ final class FrameSink: ChannelInboundHandler, RemovableChannelHandler {
                 return context.writeAndFlush(NIOAny(frames))
             }.get()
         }
+    }
+
+    /// On the event loop: writes everything the outbox holds, then flushes once.
+    private func writeAll(_ outgoing: Outbox.Drain) {
+        var wrote = false
+        while let frames = outgoing.takeFrames() {
+            var payloadBytes = 0
+            for frame in frames { payloadBytes += frame.readableBytes }
+            guard let context else {
+                outgoing.wrote(payloadBytes)  // closed: nobody will read them
+                continue
+            }
+            var buffer = context.channel.allocator.buffer(capacity: payloadBytes + 10 * frames.count)
+            for frame in frames { Self.appendTextFrame(frame, to: &buffer) }
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            let bytes = payloadBytes
+            promise.futureResult.whenComplete { _ in outgoing.wrote(bytes) }
+            context.write(NIOAny(buffer), promise: promise)
+            wrote = true
+        }
+        if wrote { context?.flush() }
     }
 
     /// Appends `payload` as one unmasked text frame (a server never masks).

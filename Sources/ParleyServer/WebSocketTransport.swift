@@ -23,6 +23,7 @@ struct WebSocketTransport: Sendable {
             return
         }
         let id = connection.session.connectionID
+        sink.pump(connection.outgoing)
         logger.debug("WebSocket connection opened", metadata: ["parley.connection": "\(id)"])
         await withTaskGroup(of: Ending.self) { group in
             group.addTask {
@@ -108,8 +109,9 @@ struct WebSocketTransport: Sendable {
         case other
     }
 
-    /// Drains the outbox: everything queued since the last write goes out in one write and one
-    /// flush.
+    /// Waits for the outbox's close (or overflow) and closes the connection. The frames
+    /// themselves go out from the event loop (``FrameSink/Handle/pump(_:)``); a frame batch
+    /// only arrives here in pull mode, which the transport does not use.
     private static func write(
         _ outgoing: Outbox.Drain,
         to sink: FrameSink.Handle,

@@ -98,6 +98,26 @@ public final class ChatService: Sendable {
     /// The service that, on graceful shutdown, commits what was accepted and then closes every
     /// connection with 1001 (going away). Run it after the transport so it stops first.
     public var drainService: any Service { ConnectionDrainer(chat: self) }
+
+    /// The service that closes connections that have joined no room within the join timeout.
+    public var joinTimeoutService: any Service { JoinTimeoutSweeper(chat: self) }
+}
+
+/// Closes connections that joined nothing in time, checking a few times per timeout.
+struct JoinTimeoutSweeper: Service {
+    let chat: ChatService
+
+    func run() async throws {
+        let timeout = chat.configuration.joinTimeout
+        let interval = min(.seconds(1), timeout / 4)
+        // Nothing to finish on shutdown: stop at once.
+        try? await cancelWhenGracefulShutdown {
+            while true {
+                try await Task.sleep(for: interval)
+                await chat.hub.closeConnectionsThatJoinedNothing(within: timeout)
+            }
+        }
+    }
 }
 
 /// Closes all connections cleanly when graceful shutdown begins.

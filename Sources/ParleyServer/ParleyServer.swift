@@ -60,7 +60,7 @@ public struct ParleyServer: Sendable {
             await onRunning(port)
         }
         var groupConfiguration = ServiceGroupConfiguration(
-            services: [chat.commitService, application, chat.drainService],
+            services: [chat.commitService, chat.joinTimeoutService, application, chat.drainService],
             gracefulShutdownSignals: handlesSignals ? [.sigterm, .sigint] : [],
             logger: logger
         )

@@ -40,17 +40,6 @@ struct WebSocketTransport: Sendable {
                 await self.read(inbound, outbound: outbound, session: &session, logger: logger)
                 return .other
             }
-            group.addTask {
-                // A connection that never joins is dead weight (or a probe): close it in time.
-                try? await Task.sleep(for: chat.configuration.joinTimeout)
-                if !Task.isCancelled, await !chat.hub.hasJoined(id) {
-                    logger.debug("Closing a connection that joined no room in time")
-                    await chat.hub.close(id, .noJoin)
-                }
-                // Ending this task would end the connection: wait for the others instead.
-                while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
-                return .other
-            }
             // Whichever side ends first ends the connection: the client closed or broke a rule,
             // or the server closed it (shutdown, slow consumer).
             if await group.next() == .closeSent {

@@ -1,4 +1,5 @@
 import NIOCore
+import ParleyCore
 
 /// Writes JSON straight into a `ByteBuffer`: server events have a fixed shape, so they are
 /// written field by field instead of going through `JSONEncoder` and an intermediate `Data`.
@@ -62,10 +63,12 @@ struct JSONWriter {
         needsComma = true
     }
 
+    /// Keys are the protocol's own names: nothing to escape.
     private mutating func key(_ key: String) {
         separate()
-        writeString(key)
-        buffer.writeInteger(UInt8(ascii: ":"))
+        buffer.writeInteger(UInt8(ascii: "\""))
+        buffer.writeString(key)
+        buffer.writeStaticString("\":")
     }
 
     private mutating func separate() {
@@ -76,20 +79,30 @@ struct JSONWriter {
     /// UTF-8.
     private mutating func writeString(_ string: String) {
         buffer.writeInteger(UInt8(ascii: "\""))
-        var pendingStart = string.utf8.startIndex
-        let utf8 = string.utf8
-        var index = utf8.startIndex
-        while index != utf8.endIndex {
-            let byte = utf8[index]
-            if byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
-                buffer.writeBytes(utf8[pendingStart..<index])
-                writeEscape(byte)
-                pendingStart = utf8.index(after: index)
+        var string = string
+        string.withUTF8 { bytes in
+            // Copy runs that need no escaping in one go: most texts are a single run.
+            var runStart = 0
+            for index in bytes.indices {
+                let byte = bytes[index]
+                if byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                    buffer.writeBytes(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes)[runStart..<index]))
+                    writeEscape(byte)
+                    runStart = index + 1
+                }
             }
-            index = utf8.index(after: index)
+            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes)[runStart...]))
         }
-        buffer.writeBytes(utf8[pendingStart..<utf8.endIndex])
         buffer.writeInteger(UInt8(ascii: "\""))
+    }
+
+    /// A field whose value is a message time, written as ISO 8601 straight into the buffer.
+    mutating func timestampField(_ key: String, milliseconds: Int64) {
+        self.key(key)
+        buffer.writeInteger(UInt8(ascii: "\""))
+        Timestamp.writeISO8601(milliseconds: milliseconds, into: &buffer)
+        buffer.writeInteger(UInt8(ascii: "\""))
+        needsComma = true
     }
 
     private static func hexDigit(_ value: UInt8) -> UInt8 {

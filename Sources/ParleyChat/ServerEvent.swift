@@ -117,7 +117,7 @@ public enum ServerEvent {
         json.field("id", message.id)
         json.field("nick", message.nick)
         json.field("text", message.text)
-        json.field("ts", Timestamp.iso8601(milliseconds: message.createdAt))
+        json.timestampField("ts", milliseconds: message.createdAt)
         if let mid = message.mid { json.field("mid", mid) }
         json.endObject()
     }

@@ -63,7 +63,7 @@ public enum Timestamp {
     }
 
     /// Howard Hinnant's `civil_from_days`: proleptic Gregorian calendar.
-    private static func civilDate(daysSinceEpoch: Int64) -> (Int64, Int64, Int64) {
+    public static func civilDate(daysSinceEpoch: Int64) -> (year: Int64, month: Int64, day: Int64) {
         let z = daysSinceEpoch + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let doe = z - era * 146_097

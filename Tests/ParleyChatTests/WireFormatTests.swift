@@ -28,6 +28,20 @@ import Testing
         #expect(try object(ServerEvent.pong(ref: nil)).keys.sorted() == ["type"])
     }
 
+    /// Message events write their time straight into the frame; it must read exactly as the
+    /// string formatter writes it.
+    @Test func messageTimesMatchTheFormatter() throws {
+        var generator = SystemRandomNumberGenerator()
+        let samples: [Int64] =
+            [0, 1, 999, 86_399_999, 86_400_000, 951_782_400_123, 4_102_444_800_000, 253_402_300_799_999, -1]
+            + (0..<2000).map { _ in Int64.random(in: 0...4_102_444_800_000, using: &generator) }
+        for milliseconds in samples {
+            let message = ChatMessage(room: RoomName("r")!, id: 1, nick: "n", text: "t", createdAt: milliseconds)
+            let decoded = try object(ServerEvent.message(message))
+            #expect(decoded["ts"] as? String == Timestamp.iso8601(milliseconds: milliseconds))
+        }
+    }
+
     @Test func timestampsAreUTCWithMilliseconds() throws {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]

@@ -98,13 +98,14 @@ public struct Outbox: Sendable {
         /// Switches to push mode: from now on `pump` is called (on the producer's thread, outside
         /// any lock) whenever frames are waiting and no pump is scheduled; it should arrange for
         /// ``takeFrames()`` to be called until it returns `nil`, on the thread that owns the
-        /// socket. ``next()`` then only returns the close (or the overflow), once every frame
+        /// socket. `end` is called once with the close (or the overflow), after every frame
         /// queued before it has been taken.
         ///
         /// A transport whose sockets live on event loops uses this to write a commit batch to
-        /// every member from the loop itself: no task wakes up per recipient.
-        public func push(to pump: @escaping @Sendable () -> Void) {
-            queue.startPushing(pump)
+        /// every member from the loop itself: no task wakes up per recipient, and none waits per
+        /// connection for the close.
+        public func push(to pump: @escaping @Sendable () -> Void, end: @escaping @Sendable (Batch) -> Void) {
+            queue.startPushing(pump, end: end)
         }
 
         /// Push mode: takes the frames waiting, or returns `nil` (and the next frame schedules
@@ -125,9 +126,10 @@ public struct Outbox: Sendable {
             var waiter: CheckedContinuation<Batch?, Never>?
             /// The writer took the close (or the overflow): the queue is finished.
             var finished = false
-            /// Push mode's pump, and whether it is scheduled (or running).
+            /// Push mode's pump, and whether it is scheduled (or running), and who gets the close.
             var pump: (@Sendable () -> Void)?
             var pumpScheduled = false
+            var end: (@Sendable (Batch) -> Void)?
 
             mutating func take() -> Batch? {
                 if pump != nil {
@@ -177,9 +179,10 @@ public struct Outbox: Sendable {
             }.run()
         }
 
-        func startPushing(_ pump: @escaping @Sendable () -> Void) {
+        func startPushing(_ pump: @escaping @Sendable () -> Void, end: @escaping @Sendable (Batch) -> Void) {
             state.withLock { state -> WakeUp in
                 state.pump = pump
+                state.end = end
                 return state.wakeUp()
             }.run()
         }
@@ -229,10 +232,12 @@ public struct Outbox: Sendable {
 private struct WakeUp {
     var waiter: (CheckedContinuation<Outbox.Batch?, Never>, Outbox.Batch)?
     var pump: (@Sendable () -> Void)?
+    var end: (@Sendable (Outbox.Batch) -> Void, Outbox.Batch)?
 
     func run() {
         if let (waiter, batch) = waiter { waiter.resume(returning: batch) }
         pump?()
+        if let (end, batch) = end { end(batch) }
     }
 }
 
@@ -244,7 +249,10 @@ extension Outbox.Queue.State {
             pumpScheduled = true
             wakeUp.pump = pump
         }
-        if let waiter, let batch = take() {
+        if let end, let batch = take() {
+            self.end = nil
+            wakeUp.end = (end, batch)
+        } else if let waiter, let batch = take() {
             self.waiter = nil
             wakeUp.waiter = (waiter, batch)
         }

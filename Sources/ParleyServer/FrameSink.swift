@@ -44,12 +44,14 @@ final class FrameSink: ChannelInboundHandler, RemovableChannelHandler {
         /// Makes the outbox push its frames to this sink: whenever frames are waiting, the
         /// channel's event loop takes them all and writes them with one flush. Nothing waits
         /// for the write; its bytes count against the outbox's limit until the socket took them.
-        func pump(_ outgoing: Outbox.Drain) {
+        /// `end` gets the outbox's close (or overflow) once the frames before it are written.
+        func pump(_ outgoing: Outbox.Drain, end: @escaping @Sendable (Outbox.Batch) -> Void) {
             let sink = self.sink
             let eventLoop = channel.eventLoop
-            outgoing.push {
-                eventLoop.execute { sink.value.writeAll(outgoing) }
-            }
+            outgoing.push(
+                to: { eventLoop.execute { sink.value.writeAll(outgoing) } },
+                end: end
+            )
         }
 
         /// Writes and flushes `frames` (complete encoded frames); returns once they are handed

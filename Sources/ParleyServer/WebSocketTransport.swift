@@ -23,38 +23,18 @@ struct WebSocketTransport: Sendable {
             return
         }
         let id = connection.session.connectionID
-        sink.pump(connection.outgoing)
-        logger.debug("WebSocket connection opened", metadata: ["parley.connection": "\(id)"])
-        await withTaskGroup(of: Ending.self) { group in
-            group.addTask {
-                await Self.write(
-                    connection.outgoing,
-                    to: sink,
-                    outbound: outbound,
-                    metrics: chat.metrics,
-                    logger: logger
-                )
+        let metrics = chat.metrics
+        sink.pump(connection.outgoing) { end in
+            // Rare (shutdown, a slow consumer, a limit): a task of its own for the close frame.
+            Task {
+                await Self.close(after: end, outbound: outbound, channel: channel, metrics: metrics, logger: logger)
             }
-            group.addTask {
-                var session = connection.session
-                await self.read(inbound, outbound: outbound, session: &session, logger: logger)
-                return .other
-            }
-            // Whichever side ends first ends the connection: the client closed or broke a rule,
-            // or the server closed it (shutdown, slow consumer).
-            if await group.next() == .closeSent {
-                // The close handshake: keep reading until the client's close frame ends the
-                // reader. Closing the socket while the client's frames are still arriving makes
-                // the kernel reset the connection, and a client may then lose the close frame
-                // (and its code) that was already on its way to it.
-                group.addTask {
-                    try? await Task.sleep(for: Self.closeWriteTimeout)
-                    return .other
-                }
-                _ = await group.next()
-            }
-            group.cancelAll()
         }
+        logger.debug("WebSocket connection opened", metadata: ["parley.connection": "\(id)"])
+        // The connection lives as long as its reader: the client closes or breaks a rule, or the
+        // server's close handshake ends (or times out and drops the connection).
+        var session = connection.session
+        await read(inbound, outbound: outbound, session: &session, logger: logger)
         await chat.disconnect(id)
         logger.debug("WebSocket connection closed", metadata: ["parley.connection": "\(id)"])
     }
@@ -91,51 +71,27 @@ struct WebSocketTransport: Sendable {
     /// connection is dropped without one.
     static let closeWriteTimeout: Duration = .seconds(2)
 
-    /// How a connection's task ended.
-    enum Ending {
-        /// The writer sent a close frame: the client's close is to be awaited.
-        case closeSent
-        case other
-    }
-
-    /// Waits for the outbox's close (or overflow) and closes the connection. The frames
-    /// themselves go out from the event loop (``FrameSink/Handle/pump(_:)``); a frame batch
-    /// only arrives here in pull mode, which the transport does not use.
-    private static func write(
-        _ outgoing: Outbox.Drain,
-        to sink: FrameSink.Handle,
+    /// Closes the connection as the outbox asked: with a close frame if it can reach the client
+    /// within ``closeWriteTimeout``; then the client has as long again to answer with its own
+    /// (closing the socket while its frames still arrive makes the kernel reset the connection,
+    /// and the client can lose the close frame already on its way). After that the connection
+    /// is dropped.
+    private static func close(
+        after end: Outbox.Batch,
         outbound: WebSocketOutboundWriter,
+        channel: any Channel,
         metrics: ChatMetrics,
         logger: Logger
-    ) async -> Ending {
-        do {
-            // `nil`: cancelled because the reader finished.
-            while let batch = await outgoing.next() {
-                if !batch.frames.isEmpty {
-                    var payloadBytes = 0
-                    for frame in batch.frames { payloadBytes += frame.readableBytes }
-                    var buffer = sink.channel.allocator.buffer(capacity: payloadBytes + 10 * batch.frames.count)
-                    for frame in batch.frames { FrameSink.appendTextFrame(frame, to: &buffer) }
-                    try await sink.write(buffer)
-                    outgoing.wrote(payloadBytes)
-                }
-                if let reason = batch.close {
-                    await close(outbound, reason, logger: logger)
-                    return .closeSent
-                }
-                if batch.overflowed {
-                    logger.notice(
-                        "Closing a slow consumer: \(outgoing.queuedBytes) bytes waiting for it, over the limit"
-                    )
-                    metrics.slowConsumerClosed()
-                    await close(outbound, .slowConsumer, logger: logger)
-                    return .closeSent
-                }
-            }
-        } catch {
-            logger.debug("WebSocket write ended: \(error)")
+    ) async {
+        var reason = end.close ?? .slowConsumer
+        if end.overflowed {
+            reason = .slowConsumer
+            logger.notice("Closing a slow consumer: more than its outbound limit is waiting for it")
+            metrics.slowConsumerClosed()
         }
-        return .other
+        await close(outbound, reason, logger: logger)
+        try? await Task.sleep(for: closeWriteTimeout)
+        channel.close(promise: nil)
     }
 
     /// Sends a close frame, unless the client is so far behind that it cannot even take that

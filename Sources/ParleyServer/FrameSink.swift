@@ -5,9 +5,10 @@ import ParleyChat
 ///
 /// swift-websocket's writer takes one frame per call and flushes each: one system call per frame,
 /// which made `writev` the largest single cost of fan-out. The sink sits at the socket end of the
-/// pipeline, below the WebSocket frame encoder, and takes a buffer holding any number of complete
-/// frames; control frames (ping, pong, close) still go through the library's writer. Both write
-/// whole frames on the channel's event loop, so they never interleave inside a frame.
+/// pipeline, below the WebSocket frame encoder, and writes every frame waiting in the
+/// connection's outbox as one buffer with one flush, from the event loop; control frames (ping,
+/// pong, close) still go through the library's writer. Both write whole frames on the channel's
+/// event loop, so they never interleave inside a frame.
 final class FrameSink: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -52,20 +53,6 @@ final class FrameSink: ChannelInboundHandler, RemovableChannelHandler {
                 to: { eventLoop.execute { sink.value.writeAll(outgoing) } },
                 end: end
             )
-        }
-
-        /// Writes and flushes `frames` (complete encoded frames); returns once they are handed
-        /// to the kernel, so that a client that does not read holds them up here, where the
-        /// outbox's byte limit sees them, rather than in an unbounded NIO buffer.
-        func write(_ frames: ByteBuffer) async throws {
-            let sink = self.sink
-            let eventLoop = channel.eventLoop
-            try await eventLoop.flatSubmit { () -> EventLoopFuture<Void> in
-                guard let context = sink.value.context else {
-                    return eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
-                }
-                return context.writeAndFlush(NIOAny(frames))
-            }.get()
         }
     }
 

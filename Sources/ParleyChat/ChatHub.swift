@@ -19,7 +19,7 @@ public struct AckTarget: Sendable {
 /// It fans committed messages out to room members.
 ///
 /// A member joins in two steps so that the switch from replayed history to live messages has no
-/// gap and no duplicate: ``beginJoin(_:room:nick:)`` starts collecting the room's live messages
+/// gap and no duplicate: ``beginJoin(_:room:nick:resume:)`` starts collecting the room's live messages
 /// for the member, the caller reads history from the store, and
 /// ``completeJoin(_:room:history:since:ref:)`` sends `joined`, the history, then the collected
 /// messages that the history does not already hold. Each member remembers the newest id it was
@@ -130,21 +130,14 @@ public actor ChatHub {
         emptyWaiters.removeAll()
     }
 
-    public var connectionCount: Int { connections.count }
-
     /// Closes, with 1008, every connection that has been open for `timeout` without joining a
-    /// room. One sweep for all connections costs less than a timer task each (about 3 KB of
-    /// memory per connection).
+    /// room (after answering what it asked before). One sweep for all connections costs less
+    /// than a timer task each (about 3 KB of memory per connection).
     public func closeConnectionsThatJoinedNothing(within timeout: Duration) {
         let deadline = ContinuousClock.now - timeout
         for connection in connections.values where connection.nick == nil && connection.openedAt <= deadline {
-            connection.outbox.close(.noJoin)
+            connection.outbox.closeAfterReplies(.noJoin)
         }
-    }
-
-    /// Closes the connection with `reason` after what is queued for it.
-    public func close(_ id: ConnectionID, _ reason: CloseReason) {
-        connections[id]?.outbox.close(reason)
     }
 
     // MARK: Rooms
@@ -243,7 +236,7 @@ public actor ChatHub {
     }
 
     /// Second step of a join: sends `joined`, the `history` event, and the live messages
-    /// collected since ``beginJoin(_:room:nick:)`` that come after the history; from then on the
+    /// collected since ``beginJoin(_:room:nick:resume:)`` that come after the history; from then on the
     /// member gets the room's messages as they are committed.
     ///
     /// - Parameter since: the id the client said it has seen, if it gave one.
@@ -288,7 +281,7 @@ public actor ChatHub {
         }
     }
 
-    /// Undoes ``beginJoin(_:room:nick:)`` when the history could not be read.
+    /// Undoes ``beginJoin(_:room:nick:resume:)`` when the history could not be read.
     public func abortJoin(_ id: ConnectionID, room roomName: RoomName) {
         guard let member = rooms[roomName]?.members[id], member.pending != nil else { return }
         if member.isVisible {
@@ -352,7 +345,7 @@ public actor ChatHub {
                 metrics.messagesBroadcast.increment(by: delivered)
             }
             if let outbox = connections[ack.connection]?.outbox {
-                outbox.enqueue(ServerEvent.ack(id: message.id, ref: ack.ref))
+                outbox.enqueue(ServerEvent.ack(id: message.id, ref: ack.ref), settlingReply: true)
                 ackOutboxes.append(outbox)
             }
         }
@@ -366,7 +359,7 @@ public actor ChatHub {
     /// Tells each sender that its message could not be stored.
     public func reject(_ acks: [AckTarget], _ error: ChatError) {
         for ack in acks {
-            connections[ack.connection]?.outbox.send(ServerEvent.error(error, ref: ack.ref))
+            connections[ack.connection]?.outbox.send(ServerEvent.error(error, ref: ack.ref), settlingReply: true)
         }
     }
 

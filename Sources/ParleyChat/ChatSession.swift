@@ -25,8 +25,25 @@ public struct ChatSession: Sendable {
         otherBucket = TokenBucket(capacity: limits.otherBurst, perSecond: limits.otherPerSecond)
     }
 
-    /// Handles one complete text message from the client.
+    /// Handles one complete text message from the client. Once the connection is closing, what
+    /// still arrives is ignored: nothing is accepted that could not be answered.
     public mutating func handle(_ text: String) async {
+        guard !outbox.isClosing else { return }
+        outbox.acceptCommand()
+        // A `say` handed to the commit pipeline is answered (and settled) by its ack; every other
+        // command has been answered by the time `dispatch` returns.
+        if await dispatch(text) != .handedToPipeline { outbox.settleReply() }
+    }
+
+    /// Closes the connection for breaking a rule of the transport, once the commands accepted
+    /// so far have been answered.
+    public func close(_ reason: CloseReason) {
+        outbox.closeAfterReplies(reason)
+    }
+
+    private enum Disposition { case answered, handedToPipeline }
+
+    private mutating func dispatch(_ text: String) async -> Disposition {
         let decoded = ClientCommand.decode(text)
         // Every frame costs a token, malformed ones too (from the larger bucket).
         var isSay = false
@@ -38,14 +55,14 @@ public struct ChatSession: Sendable {
                     "Closing a connection that keeps flooding",
                     metadata: ["parley.connection": "\(connectionID)"]
                 )
-                outbox.close(.flooding)
+                outbox.closeAfterReplies(.flooding)
                 chat.metrics.rateLimitDisconnects.increment()
-                return
+                return .answered
             }
             chat.metrics.rateLimitRefusals.increment()
             let error = ChatError(.rateLimited, "Too many commands; slow down.", retryAfter: wait)
             outbox.send(ServerEvent.error(error, ref: decoded.ref))
-            return
+            return .answered
         }
         refusalsInARow = 0
         switch decoded.command {
@@ -53,14 +70,15 @@ public struct ChatSession: Sendable {
             outbox.send(ServerEvent.error(error, ref: decoded.ref))
         case .success(let command):
             do throws(ChatError) {
-                try await run(command, ref: decoded.ref)
+                return try await run(command, ref: decoded.ref)
             } catch {
                 outbox.send(ServerEvent.error(error, ref: decoded.ref))
             }
         }
+        return .answered
     }
 
-    private mutating func run(_ command: ClientCommand, ref: String?) async throws(ChatError) {
+    private mutating func run(_ command: ClientCommand, ref: String?) async throws(ChatError) -> Disposition {
         switch command {
         case .join(let room, let requestedNick, let since, let resume):
             try await join(room, nick: requestedNick, since: since, resume: resume, ref: ref)
@@ -80,6 +98,7 @@ public struct ChatSession: Sendable {
                 ack: AckTarget(connection: connectionID, ref: ref)
             )
             if !accepted { throw ChatError(.unavailable, "The server is shutting down.") }
+            return .handedToPipeline
         case .leave(let room):
             try await chat.hub.leave(connectionID, room: room, ref: ref)
             rooms.remove(room)
@@ -89,6 +108,7 @@ public struct ChatSession: Sendable {
         case .ping:
             outbox.send(ServerEvent.pong(ref: ref))
         }
+        return .answered
     }
 
     private mutating func join(

@@ -9,20 +9,27 @@ import Testing
 /// A connection registered with the hub, and the frames written to it, decoded.
 struct Peer {
     let id: ConnectionID
-    let drain: Outbox.Drain
-    var buffered: [ByteBuffer] = []
+    private var frames: AsyncStream<ByteBuffer>.Iterator
 
+    /// Drains `drain` the way a transport does, into a stream the test reads.
     init(id: ConnectionID, drain: Outbox.Drain) {
         self.id = id
-        self.drain = drain
+        let (stream, continuation) = AsyncStream.makeStream(of: ByteBuffer.self)
+        drain.push {
+            while let frames = drain.takeFrames() {
+                for frame in frames {
+                    continuation.yield(frame)
+                    drain.wrote(frame.readableBytes)
+                }
+            }
+        } end: { _ in
+            continuation.finish()
+        }
+        frames = stream.makeAsyncIterator()
     }
 
     mutating func next() async throws -> [String: Any] {
-        if buffered.isEmpty {
-            guard let batch = await drain.next(), !batch.frames.isEmpty else { throw Failure("outbox ended") }
-            buffered = batch.frames
-        }
-        let buffer = buffered.removeFirst()
+        guard let buffer = await frames.next() else { throw Failure("outbox ended") }
         return try #require(JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any])
     }
 }

@@ -58,6 +58,45 @@ import Testing
         }
     }
 
+    /// A close for a policy reason goes out after the answer to every command accepted before
+    /// it: the `say`s still in the commit pipeline when the flood limit is reached are acked.
+    @Test func aFlooderIsAnsweredForEverythingAcceptedBeforeItsClose() async throws {
+        try await TestServer.with(chat: ChatConfiguration(rateLimits: RateLimits())) { server async throws in
+            let flooder = try await server.member("flood", nick: "flooder")
+            let bystander = try await server.member("flood", nick: "bystander")
+            _ = try await flooder.next(ofType: "presence")
+            for index in 0..<500 {
+                try flooder.send(["type": "say", "room": "flood", "text": "m\(index)", "ref": "\(index)"])
+            }
+            var acked: [Int64] = []
+            var answered: [Int] = []
+            var closeCode: Int?
+            receiving: while true {
+                switch try await flooder.receive() {
+                case .event(let event):
+                    guard event.type == "ack" || event.type == "error", let ref = event.ref.flatMap(Int.init) else {
+                        continue
+                    }
+                    answered.append(ref)
+                    if event.type == "ack" { acked.append(try #require(event.id)) }
+                    if event.type == "error" { #expect(event.code == "rate_limited") }
+                case .closed(let code):
+                    closeCode = code
+                    break receiving
+                }
+            }
+            #expect(closeCode == 1008)
+            // Every command up to the one that closed the connection was answered, once.
+            #expect(answered.sorted() == Array(0..<answered.count))
+            #expect(acked.count >= 10)
+            // What the others saw is exactly what the flooder was told was stored.
+            var seen: [Int64] = []
+            while seen.count < acked.count { seen.append(try #require(try await bystander.next(ofType: "message").id)) }
+            #expect(seen == acked)
+            try await bystander.expectNoMessages(for: .milliseconds(200))
+        }
+    }
+
     @Test func roomTextAndFrameLimitsAreConfigurable() async throws {
         let chat = ChatConfiguration(
             maxRoomsPerConnection: 2,

@@ -6,18 +6,16 @@ import NIOCore
 import ParleyChat
 import Prometheus
 
-/// The request context of Parley's HTTP and WebSocket routes: Hummingbird's, plus the peer's
-/// address (for per-address limits).
-struct ParleyRequestContext: RequestContext, WebSocketRequestContext, RemoteAddressRequestContext {
+/// The request context of Parley's HTTP routes: Hummingbird's, plus the connection's channel
+/// (for its peer address and its request deadline).
+struct ParleyRequestContext: RequestContext, RemoteAddressRequestContext {
     var coreContext: CoreRequestContextStorage
-    let webSocket: WebSocketHandlerReference<Self>
     let channel: any Channel
 
     var remoteAddress: SocketAddress? { channel.remoteAddress }
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
-        webSocket = .init()
         channel = source.channel
     }
 }
@@ -25,6 +23,7 @@ struct ParleyRequestContext: RequestContext, WebSocketRequestContext, RemoteAddr
 /// Builds the Hummingbird application: the page and JSON API on HTTP, the chat on `/ws`.
 ///
 /// - Parameters:
+///   - onConnection: called with every accepted connection's channel (see ``ParleyServer``).
 ///   - onServerRunning: called with the bound port once the server listens.
 func buildApplication(
     _ configuration: ServerConfiguration,
@@ -32,6 +31,7 @@ func buildApplication(
     files: StaticFiles,
     metrics: PrometheusCollectorRegistry,
     logger: Logger,
+    onConnection: (@Sendable (any Channel) -> Void)? = nil,
     onServerRunning: @escaping @Sendable (Int) async -> Void
 ) -> some ApplicationProtocol {
     let router = Router(context: ParleyRequestContext.self)
@@ -48,44 +48,36 @@ func buildApplication(
             body: .init(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer()))
         )
     }
-
     let transport = WebSocketTransport(
         chat: chat,
         limits: MessageAssembler.Limits(maxMessageBytes: configuration.maxMessageBytes)
     )
-    let admission = ConnectionAdmission(limits: configuration.admission)
-    let webSocketRouter = Router(context: ParleyRequestContext.self)
-    webSocketRouter.ws("/ws") { request, context in
-        if let refusal = await admission.refusal(for: request, context: context) {
-            context.logger.notice("Refused a WebSocket upgrade: \(refusal.reason)")
-            // hummingbird-websocket answers every refused upgrade with a fixed 400; the client
-            // should learn why (403, 429 with Retry-After, 503), so that answer is written first.
-            try await refusal.respond(on: context.channel)
-            return .dontUpgrade
-        }
-        return .upgrade([:])
-    } onUpgrade: { inbound, outbound, context in
-        await RequestDeadlineHandler.lift(on: context.requestContext.channel)
-        let address = admission.address(of: context.request, context: context.requestContext)
-        guard await admission.acquire(address) else {
-            try? await outbound.close(.init(codeNumber: 1013), reason: "server busy; try again later")
-            return
-        }
-        await transport.handle(
-            inbound: inbound,
-            outbound: outbound,
-            channel: context.requestContext.channel,
-            logger: context.logger
-        )
-        await admission.release(address)
-    }
-
-    if configuration.echoEndpoint {
-        webSocketRouter.ws("/echo") { inbound, outbound, context in
-            await transport.echo(inbound: inbound, outbound: outbound, logger: context.logger)
+    let admission = ConnectionAdmission(limits: configuration.admission, logger: logger)
+    let echoEndpoint = configuration.echoEndpoint
+    let decide: UpgradeChannel.Decide = { request, channel, _ in
+        let peer = channel.remoteAddress?.ipAddress
+        switch request.path?.split(separator: "?", maxSplits: 1).first {
+        case "/ws":
+            if let refusal = await admission.refusal(for: request, peer: peer) { return .refuse(refusal) }
+            let address = admission.address(of: request, peer: peer)
+            return .upgrade { inbound, outbound, channel, logger in
+                guard await admission.acquire(address) else {
+                    try? await outbound.close(.init(codeNumber: 1013), reason: "server busy; try again later")
+                    return
+                }
+                await transport.handle(inbound: inbound, outbound: outbound, channel: channel, logger: logger)
+                await admission.release(address)
+            }
+        case "/echo" where echoEndpoint:
+            return .upgrade { inbound, outbound, _, logger in
+                await transport.echo(inbound: inbound, outbound: outbound, logger: logger)
+            }
+        default:
+            return .refuse(
+                Refusal(status: .notFound, reason: "There is no WebSocket at \(request.path ?? "that path").")
+            )
         }
     }
-    let webSocketResponder = webSocketRouter.buildResponder()
     let webSocketConfiguration = WebSocketServerConfiguration(
         maxFrameSize: transport.limits.maxMessageBytes,
         autoPing: .enabled(timePeriod: configuration.pingInterval),
@@ -99,13 +91,12 @@ func buildApplication(
     return Application(
         router: router,
         server: HTTPServerBuilder { responder in
-            DeadlineChannel(
-                base: HTTP1WebSocketUpgradeChannel(
-                    responder: responder,
-                    webSocketResponder: webSocketResponder,
-                    configuration: .init(http1: .init(idleTimeout: deadline), ws: webSocketConfiguration)
-                ),
-                deadline: deadline
+            UpgradeChannel(
+                responder: responder,
+                configuration: .init(http1: .init(idleTimeout: deadline), ws: webSocketConfiguration),
+                requestDeadline: deadline,
+                decide: decide,
+                onConnection: onConnection
             )
         },
         configuration: .init(

@@ -1,5 +1,6 @@
 import Hummingbird
 public import Logging
+public import NIOCore
 import ParleyChat
 public import ParleyStore
 import Prometheus
@@ -24,11 +25,15 @@ public struct ParleyServer: Sendable {
     ///   - handlesSignals: whether SIGTERM and SIGINT start a graceful shutdown (tests run
     ///     several servers in one process and stop each with ``shutDown()``).
     ///   - onRunning: called with the bound port once the server accepts connections.
+    ///   - onConnection: called with the channel of every connection the server accepts (HTTP
+    ///     and WebSocket alike), on its event loop. For diagnostics: the tests keep weak
+    ///     references to check that a closed connection is freed.
     public init(
         configuration: ServerConfiguration,
         logger: Logger,
         handlesSignals: Bool = true,
-        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+        onRunning: @escaping @Sendable (Int) async -> Void = { _ in },
+        onConnection: (@Sendable (any Channel) -> Void)? = nil
     ) throws {
         self.configuration = configuration
         let store = try SQLiteMessageStore(
@@ -53,7 +58,8 @@ public struct ParleyServer: Sendable {
             chat: chat,
             files: files,
             metrics: registry,
-            logger: logger
+            logger: logger,
+            onConnection: onConnection
         ) { port in
             let shownHost = host.contains(":") ? "[\(host)]" : host
             logger.info("Parley is running: open http://\(shownHost):\(port)/")

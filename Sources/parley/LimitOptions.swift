@@ -31,7 +31,7 @@ struct LimitOptions: ParsableArguments {
     @Option(
         name: .customLong("trusted-proxy"),
         help: ArgumentHelp(
-            "Address of a reverse proxy whose X-Forwarded-For names the client. Repeatable.",
+            "Address or network (10.0.0.0/8) of a reverse proxy whose X-Forwarded-For names the client and X-Forwarded-Host the public host. Loopback is always trusted. Repeatable.",
             valueName: "address"
         )
     )
@@ -88,6 +88,9 @@ struct LimitOptions: ParsableArguments {
         }
         guard sessionGrace >= 0 else { throw ValidationError("--session-grace must be 0 or more") }
         guard maxQueuedBytes >= 65536 else { throw ValidationError("--max-queued-bytes must be at least 65536") }
+        for proxy in trustedProxies where !AdmissionLimits.isValidProxy(proxy) {
+            throw ValidationError("--trusted-proxy \(proxy) is not an IP address or network (such as 10.0.0.0/8)")
+        }
         guard maxRoomsPerConnection >= 1 else { throw ValidationError("--max-rooms-per-connection must be 1 or more") }
     }
 

@@ -21,7 +21,9 @@ struct APIRoutes: Sendable {
         router.get("/ws") { _, _ in
             Response(
                 status: .upgradeRequired,
-                headers: [.contentType: "text/plain; charset=utf-8", .upgrade: "websocket"],
+                headers: [
+                    .contentType: "text/plain; charset=utf-8", .upgrade: "websocket", .secWebSocketVersion: "13",
+                ],
                 body: ResponseBody(
                     byteBuffer: ByteBuffer(
                         string: "This is Parley's WebSocket endpoint; connect with a WebSocket client.\n"

@@ -1,7 +1,7 @@
 import HTTPTypes
-import Hummingbird
+import Logging
 import NIOCore
-import NIOHTTP1
+import NIOHTTPTypes
 import ParleyChat
 
 /// Who may open a WebSocket, and how many. A limit of 0 disables it.
@@ -15,7 +15,8 @@ public struct AdmissionLimits: Sendable, Equatable {
     public var connectsPerSecondPerAddress: Double
     /// Origins (`https://chat.example.com`) allowed besides the page's own.
     public var allowedOrigins: Set<String>
-    /// Addresses of reverse proxies whose `X-Forwarded-For` names the real client.
+    /// Reverse proxies (addresses, or networks such as `10.0.0.0/8`) whose `X-Forwarded-*`
+    /// headers name the real client and the public host. Loopback is always trusted.
     public var trustedProxies: Set<String>
 
     public init(
@@ -33,50 +34,79 @@ public struct AdmissionLimits: Sendable, Equatable {
         self.allowedOrigins = allowedOrigins
         self.trustedProxies = trustedProxies
     }
+
+    /// Whether `entry` can be given as a trusted proxy: an IP address or a network.
+    public static func isValidProxy(_ entry: String) -> Bool {
+        AddressSet.isValid(entry)
+    }
 }
 
-/// Why an upgrade was refused, as an HTTP status and a sentence.
+/// Why an upgrade was refused, as an HTTP status, a sentence and any headers that tell the
+/// client what to do (`Retry-After`, `Sec-WebSocket-Version`).
 struct Refusal: Error, Equatable {
     var status: HTTPResponse.Status
     var reason: String
-    var retryAfterSeconds: Int?
+    var headers: HTTPFields = [:]
+
+    init(status: HTTPResponse.Status, reason: String, retryAfterSeconds: Int? = nil) {
+        self.status = status
+        self.reason = reason
+        if let retryAfterSeconds { headers[.retryAfter] = String(retryAfterSeconds) }
+    }
 }
 
 /// Counts open connections per client address and in total, and how fast each address opens
 /// new ones. Checked before the upgrade (to answer 403/429/503) and again, authoritatively, when
 /// a connection starts; released when it ends.
+///
+/// Behind a reverse proxy every connection comes from the proxy's address: for a trusted proxy
+/// (loopback always, others by `--trusted-proxy`) the client is the address the proxy appended
+/// to `X-Forwarded-For`, and the page's public origin is what it says in `X-Forwarded-Host` and
+/// `X-Forwarded-Proto`.
 actor ConnectionAdmission {
     let limits: AdmissionLimits
+    private let proxies: AddressSet
+    private let logger: Logger
     private var open: [String: Int] = [:]
     private var total = 0
     private var connectRates: [String: TokenBucket] = [:]
+    private var warnedUntrustedProxies: Set<String> = []
 
-    init(limits: AdmissionLimits) {
+    init(limits: AdmissionLimits, logger: Logger) {
         self.limits = limits
+        self.proxies = AddressSet(limits.trustedProxies).adding(AddressSet.loopback)
+        self.logger = logger
+    }
+
+    /// Whether `peer` is a proxy whose forwarding headers are believed.
+    nonisolated func isTrustedProxy(_ peer: String?) -> Bool {
+        peer.map(proxies.contains) ?? false
     }
 
     /// The address a request comes from: the peer, or for a trusted proxy the last address in
     /// `X-Forwarded-For` (the one that proxy appended).
     nonisolated func clientAddress(peer: String?, forwardedFor: String?) -> String {
-        let peer = peer ?? "unknown"
-        guard limits.trustedProxies.contains(peer), let forwardedFor else { return peer }
+        let peerAddress = peer ?? "unknown"
+        guard isTrustedProxy(peer), let forwardedFor else { return peerAddress }
         let last = forwardedFor.split(separator: ",").last?.trimmingCharacters(in: .whitespaces) ?? ""
-        return last.isEmpty ? peer : last
+        return last.isEmpty ? peerAddress : last
     }
 
-    /// Whether a request with this `Origin` may open a WebSocket to `host`. Browsers send the
+    /// Whether a request with this `Origin` may open a WebSocket to `host` (the public host and
+    /// port, with `scheme` when a proxy said which one the browser used). Browsers send the
     /// page's origin (`http(s)://host[:port]`, or `null` from sandboxes and files), and those must
     /// be the page's own or on the allow-list: that is what stops another site's page from
     /// using a visitor's browser to chat (cross-site WebSocket hijacking). No `Origin`, or one
     /// no browser sends (some WebSocket libraries send `ws://host`), is a program, and allowed.
-    nonisolated func originAllowed(_ origin: String?, host: String?) -> Bool {
+    nonisolated func originAllowed(_ origin: String?, host: String?, scheme: String? = nil) -> Bool {
         guard let origin else { return true }
         let lowered = origin.lowercased()
         let fromBrowser = lowered == "null" || lowered.hasPrefix("http://") || lowered.hasPrefix("https://")
         guard fromBrowser else { return true }
         if limits.allowedOrigins.contains(origin) { return true }
         guard let host = host?.lowercased() else { return false }
-        return lowered == "http://\(host)" || lowered == "https://\(host)"
+        let schemes = scheme.map { [$0.lowercased()] } ?? ["http", "https"]
+        return schemes.contains { lowered == "\($0)://\(host)" }
     }
 
     /// Refuses what is over a limit, without counting anything (before the upgrade).
@@ -136,42 +166,66 @@ actor ConnectionAdmission {
 }
 
 extension ConnectionAdmission {
-    /// The client address of a request (see ``clientAddress(peer:forwardedFor:)``).
-    nonisolated func address(of request: Request, context: some RemoteAddressRequestContext) -> String {
-        clientAddress(peer: context.remoteAddress?.ipAddress, forwardedFor: request.headers[.xForwardedFor])
+    /// The client address of an upgrade request from `peer` (see
+    /// ``clientAddress(peer:forwardedFor:)``).
+    nonisolated func address(of request: HTTPRequest, peer: String?) -> String {
+        clientAddress(peer: peer, forwardedFor: request.headerFields[.xForwardedFor])
     }
 
-    /// Why an upgrade request must be refused, if it must.
-    func refusal(for request: Request, context: some RemoteAddressRequestContext) -> Refusal? {
-        if !originAllowed(request.headers[.origin], host: request.head.authority) {
+    /// Why an upgrade request from `peer` must be refused, if it must.
+    func refusal(for request: HTTPRequest, peer: String?) -> Refusal? {
+        let headers = request.headerFields
+        var host = request.authority
+        var scheme: String?
+        if isTrustedProxy(peer) {
+            host = headers[.xForwardedHost].flatMap(Self.firstValue) ?? host
+            scheme = headers[.xForwardedProto].flatMap(Self.firstValue)
+        } else if headers[.xForwardedFor] != nil, let peer {
+            warnOnce(aboutUntrustedProxy: peer)
+        }
+        if !originAllowed(headers[.origin], host: host, scheme: scheme) {
             return Refusal(status: .forbidden, reason: "Cross-origin WebSocket connections are not allowed.")
         }
-        return check(address(of: request, context: context))
+        return check(address(of: request, peer: peer))
+    }
+
+    private static func firstValue(_ list: String) -> String? {
+        let first = list.split(separator: ",").first?.trimmingCharacters(in: .whitespaces) ?? ""
+        return first.isEmpty ? nil : first
+    }
+
+    /// Tells the operator, once per address (for the first few), that a proxy is not trusted:
+    /// its clients then share one address's connection limits.
+    private func warnOnce(aboutUntrustedProxy peer: String) {
+        guard warnedUntrustedProxies.count < 16, warnedUntrustedProxies.insert(peer).inserted else { return }
+        logger.warning(
+            """
+            Requests from \(peer) carry X-Forwarded-For, but that address is not a trusted proxy: \
+            every client behind it shares its connection limits. If it is your reverse proxy, \
+            start Parley with --trusted-proxy \(peer).
+            """
+        )
     }
 }
 
 extension HTTPField.Name {
     static let xForwardedFor = HTTPField.Name("X-Forwarded-For")!
+    static let xForwardedHost = HTTPField.Name("X-Forwarded-Host")!
+    static let xForwardedProto = HTTPField.Name("X-Forwarded-Proto")!
 }
 
 extension Refusal {
-    /// Writes this refusal as the HTTP response to an upgrade request. (hummingbird-websocket then
-    /// writes its own fixed 400 and closes; a client has stopped reading by then, since this
-    /// response says `Connection: close`. Closing the channel here instead makes the library log
-    /// an error for every refusal.)
-    func respond(on channel: any Channel) async throws {
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
-        headers.add(name: "Content-Length", value: String(reason.utf8.count + 1))
-        headers.add(name: "Connection", value: "close")
-        if let retryAfterSeconds { headers.add(name: "Retry-After", value: String(retryAfterSeconds)) }
-        let head = HTTPResponseHead(
-            version: .http1_1,
-            status: .init(statusCode: status.code, reasonPhrase: status.reasonPhrase),
-            headers: headers
-        )
-        channel.write(HTTPServerResponsePart.head(head), promise: nil)
-        channel.write(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: reason + "\n"))), promise: nil)
-        try await channel.writeAndFlush(HTTPServerResponsePart.end(nil))
+    /// Writes this refusal as the response to an upgrade request, and closes the connection.
+    func respond(on http: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>) async throws {
+        var headers = self.headers
+        headers[.contentType] = "text/plain; charset=utf-8"
+        headers[.contentLength] = String(reason.utf8.count + 1)
+        headers[.connection] = "close"
+        let head = HTTPResponse(status: status, headerFields: headers)
+        try await http.executeThenClose { _, outbound in
+            try await outbound.write(
+                contentsOf: [.head(head), .body(ByteBuffer(string: reason + "\n")), .end(nil)]
+            )
+        }
     }
 }

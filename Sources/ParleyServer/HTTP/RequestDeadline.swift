@@ -1,6 +1,5 @@
 import Hummingbird
 import HummingbirdCore
-import HummingbirdWebSocket
 import Logging
 import NIOCore
 
@@ -33,28 +32,6 @@ final class RequestDeadlineHandler: ChannelInboundHandler, RemovableChannelHandl
     /// Called once the request was complete (the router saw it): the deadline no longer applies.
     static func lift(on channel: any Channel) async {
         try? await channel.pipeline.removeHandler(name: name).get()
-    }
-}
-
-/// The WebSocket-upgrading HTTP/1 channel with a ``RequestDeadlineHandler`` in front.
-struct DeadlineChannel<Base: ServerChildChannel>: ServerChildChannel {
-    let base: Base
-    let deadline: TimeAmount
-
-    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Base.Value> {
-        channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(
-                RequestDeadlineHandler(deadline: deadline),
-                name: RequestDeadlineHandler.name,
-                position: .first
-            )
-        }.flatMap {
-            base.setup(channel: channel, logger: logger)
-        }
-    }
-
-    func handle(value: Base.Value, logger: Logger) async {
-        await base.handle(value: value, logger: logger)
     }
 }
 

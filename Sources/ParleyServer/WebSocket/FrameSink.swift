@@ -46,7 +46,7 @@ final class FrameSink: ChannelInboundHandler, RemovableChannelHandler {
         /// channel's event loop takes them all and writes them with one flush. Nothing waits
         /// for the write; its bytes count against the outbox's limit until the socket took them.
         /// `end` gets the outbox's close (or overflow) once the frames before it are written.
-        func pump(_ outgoing: Outbox.Drain, end: @escaping @Sendable (Outbox.Batch) -> Void) {
+        func pump(_ outgoing: Outbox.Drain, end: @escaping @Sendable (Outbox.End) -> Void) {
             let sink = self.sink
             let eventLoop = channel.eventLoop
             outgoing.push(

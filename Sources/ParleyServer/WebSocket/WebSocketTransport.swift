@@ -34,32 +34,33 @@ struct WebSocketTransport: Sendable {
         // The connection lives as long as its reader: the client closes or breaks a rule, or the
         // server's close handshake ends (or times out and drops the connection).
         var session = connection.session
-        await read(inbound, outbound: outbound, session: &session, logger: logger)
+        await read(inbound, session: &session, logger: logger)
+        // The outbox may outlive the connection (a member held for a session's grace period);
+        // the pump and the close handler hold this channel, so they go now.
+        connection.outgoing.detach()
         await chat.disconnect(id)
         logger.debug("WebSocket connection closed", metadata: ["parley.connection": "\(id)"])
     }
 
-    private func read(
-        _ inbound: WebSocketInboundStream,
-        outbound: WebSocketOutboundWriter,
-        session: inout ChatSession,
-        logger: Logger
-    ) async {
+    /// Reads until the client's close frame (or the connection breaks). After a frame rule is
+    /// broken, the rest is read and ignored: the close goes out once the commands accepted
+    /// before have been answered, and the client's close frame ends the loop.
+    private func read(_ inbound: WebSocketInboundStream, session: inout ChatSession, logger: Logger) async {
         var assembler = MessageAssembler(limits: limits)
         var frames = inbound.makeAsyncIterator()
+        var broken = false
         do {
             while let frame = try await frames.next() {
+                if broken { continue }
                 switch assembler.add(frame) {
-                case .incomplete:
+                case .incomplete, .binary:  // no binary with Parley's limits: they refuse it
                     continue
                 case .text(let text):
                     await session.handle(text)
-                case .binary:
-                    return  // not with Parley's limits: they refuse binary messages
                 case .violation(let code, let reason):
                     logger.debug("Closing a connection that broke a frame rule: \(reason)")
-                    try await outbound.close(code, reason: reason)
-                    return
+                    session.close(CloseReason(code: UInt16(webSocketErrorCode: code), reason: reason))
+                    broken = true
                 }
             }
         } catch {
@@ -77,14 +78,17 @@ struct WebSocketTransport: Sendable {
     /// and the client can lose the close frame already on its way). After that the connection
     /// is dropped.
     private static func close(
-        after end: Outbox.Batch,
+        after end: Outbox.End,
         outbound: WebSocketOutboundWriter,
         channel: any Channel,
         metrics: ChatMetrics,
         logger: Logger
     ) async {
-        var reason = end.close ?? .slowConsumer
-        if end.overflowed {
+        let reason: CloseReason
+        switch end {
+        case .close(let given):
+            reason = given
+        case .overflow:
             reason = .slowConsumer
             logger.notice("Closing a slow consumer: more than its outbound limit is waiting for it")
             metrics.slowConsumerClosed()

@@ -51,6 +51,34 @@ enum RawHTTP {
             _ = frame.withUnsafeBufferPointer { send(fd, $0.baseAddress, $0.count, 0) }
         }
 
+        /// Sends bytes as they are (a frame built by the test, masked or not).
+        func sendRaw(_ bytes: [UInt8]) {
+            _ = bytes.withUnsafeBufferPointer { Glibc.send(fd, $0.baseAddress, $0.count, 0) }
+        }
+
+        /// Reads until the server closes the connection or `timeout` passes; returns the bytes
+        /// that came, and whether the server closed.
+        func readAll(timeout: Duration) async -> (bytes: [UInt8], closed: Bool) {
+            await withCheckedContinuation { continuation in
+                Thread.detachNewThread { [self] in
+                    let deadline = ContinuousClock.now + timeout
+                    var wait = timeval(tv_sec: 0, tv_usec: 100_000)
+                    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
+                    var received: [UInt8] = []
+                    var buffer = [UInt8](repeating: 0, count: 65536)
+                    while ContinuousClock.now < deadline {
+                        let count = recv(fd, &buffer, buffer.count, 0)
+                        if count == 0 || (count < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+                            continuation.resume(returning: (received, true))
+                            return
+                        }
+                        if count > 0 { received += buffer[..<count] }
+                    }
+                    continuation.resume(returning: (received, false))
+                }
+            }
+        }
+
         /// Reads until the server closes the connection; returns how many bytes came, or nil when
         /// it was still open after `timeout`.
         func readUntilClosed(timeout: Duration) async -> Int? {

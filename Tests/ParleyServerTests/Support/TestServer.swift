@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOCore
 import ParleyChat
 import ParleyServer
 
@@ -49,7 +50,8 @@ final class TestServer: Sendable {
         admission: AdmissionLimits = TestServer.unlimited.1,
         maxMessageBytes: Int = 65536,
         busyTimeout: Double = 5,
-        timeouts: (request: Duration, ping: Duration) = (.seconds(15), .seconds(30))
+        timeouts: (request: Duration, ping: Duration) = (.seconds(15), .seconds(30)),
+        onConnection: (@Sendable (any Channel) -> Void)? = nil
     ) async throws {
         let directory = try directory ?? Self.makeDirectory()
         self.directory = directory
@@ -68,10 +70,13 @@ final class TestServer: Sendable {
             pingInterval: timeouts.ping
         )
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let server = try ParleyServer(configuration: configuration, logger: Self.logger, handlesSignals: false) {
-            port in
-            portContinuation.yield(port)
-        }
+        let server = try ParleyServer(
+            configuration: configuration,
+            logger: Self.logger,
+            handlesSignals: false,
+            onRunning: { port in portContinuation.yield(port) },
+            onConnection: onConnection
+        )
         self.server = server
         self.task = Task { try await server.run() }
         var iterator = ports.makeAsyncIterator()

@@ -37,12 +37,13 @@ public struct Record: Sendable, Equatable {
     /// The header line of a CSV file of such records.
     public var csvHeader: String { CSV.line(fields.map(\.name)) }
 
-    /// The record as a CSV line (null is an empty field).
+    /// The record as a CSV line (null is an empty field). Text that a spreadsheet would run as
+    /// a formula is neutralised (see ``CSV/neutralized(_:)``).
     public var csv: String {
         CSV.line(
             fields.map {
                 switch $0.value {
-                case .string(let text): text
+                case .string(let text): CSV.neutralized(text)
                 case .integer(let number): String(number)
                 case .null: ""
                 }
@@ -84,6 +85,15 @@ public enum JSONText {
 
 /// CSV as RFC 4180 writes it: a field with a comma, quote or line break is quoted, quotes doubled.
 public enum CSV {
+    /// `text`, with a `'` in front when it begins with a character that makes a spreadsheet
+    /// read the cell as a formula (`=`, `+`, `-`, `@`, tab, carriage return): opening an export of
+    /// `=HYPERLINK("http://x","click")` must not run it (OWASP's advice on CSV injection). Only
+    /// CSV does this; JSON keeps every text exact.
+    public static func neutralized(_ text: String) -> String {
+        guard let first = text.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first) else { return text }
+        return "'" + text
+    }
+
     public static func line(_ fields: [String]) -> String {
         fields.map(field).joined(separator: ",") + "\r\n"
     }

@@ -54,6 +54,19 @@ import Testing
         #expect(CSV.line(["plain", "a,b", ""]) == "plain,\"a,b\",\r\n")
     }
 
+    @Test func csvNeutralisesFormulasAndJSONKeepsThem() {
+        for text in [#"=HYPERLINK("http://x","click")"#, "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"] {
+            let record = Record([("text", .string(text)), ("id", .integer(-1))])
+            #expect(CSV.neutralized(text) == "'" + text)
+            #expect(record.csv.hasPrefix("\"'") || record.csv.hasPrefix("'"), "\(record.csv.debugDescription)")
+            #expect(record.csv.hasSuffix(",-1\r\n"))  // numbers are numbers
+            #expect(record.json.contains(JSONText.string(text)))
+        }
+        for text in ["plain", "a=b", " =x", "'quoted", "", "小千 = 1"] {
+            #expect(CSV.neutralized(text) == text)
+        }
+    }
+
     @Test(
         arguments: [
             ("printer", #""printer""#),

@@ -152,6 +152,22 @@ import Testing
         #expect(Array(rows.dropFirst()) == expected)
     }
 
+    @Test func csvDoesNotLetASpreadsheetRunAMessageAsAFormula() async throws {
+        let directory = try TestServer.makeDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let db = directory.appendingPathComponent("chat.sqlite").path
+        let formula = #"=HYPERLINK("http://x","click")"#
+        _ = try await SQLiteMessageStore(path: db).append([
+            MessageDraft(room: RoomName("general")!, nick: "mallory", text: formula, createdAt: 0),
+            MessageDraft(room: RoomName("general")!, nick: "-dash", text: "@SUM(A1:A9)", createdAt: 0),
+        ])
+        let csv = try CSVReader.rows(try await Self.run("history", ["--format", "csv"], db: db).output)
+        #expect(csv.dropFirst().map { [$0[2], $0[4]] } == [["mallory", "'" + formula], ["'-dash", "'@SUM(A1:A9)"]])
+        // JSON keeps the text exact.
+        let json = try await Self.run("history", ["--format", "jsonl"], db: db).output
+        #expect(json.contains(#""text":"=HYPERLINK(\"http://x\",\"click\")""#))
+    }
+
     @Test func tableColumnsLineUpWithWideCharactersAndCarryNoColourInAPipe() async throws {
         let (directory, db) = try await Self.fixture()
         defer { try? FileManager.default.removeItem(at: directory) }

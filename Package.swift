@@ -76,7 +76,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings,
+            plugins: ["EmbedWebRoot"]
         ),
         // The admin commands' pieces: time expressions, output formats, tables for terminals.
         .target(
@@ -108,16 +109,21 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Build tool: turns Migrations/*.sql into Swift string literals.
+        // Build tool: turns files (Migrations/*.sql, web/) into Swift literals in the binary.
         .executableTarget(
-            name: "MigrationEmbedder",
-            path: "Plugins/MigrationEmbedder",
+            name: "FileEmbedder",
+            path: "Plugins/FileEmbedder",
             swiftSettings: swiftSettings
         ),
         .plugin(
             name: "EmbedMigrations",
             capability: .buildTool(),
-            dependencies: ["MigrationEmbedder"]
+            dependencies: ["FileEmbedder"]
+        ),
+        .plugin(
+            name: "EmbedWebRoot",
+            capability: .buildTool(),
+            dependencies: ["FileEmbedder"]
         ),
         .testTarget(
             name: "ParleyChatTests",

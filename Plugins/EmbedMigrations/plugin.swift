@@ -1,8 +1,8 @@
 import Foundation
 import PackagePlugin
 
-/// Embeds every `Migrations/*.sql` file of the package into the target as a Swift string literal,
-/// so that the binary carries its schema and runs from any working directory.
+/// Embeds every `Migrations/*.sql` file of the package into the target, so that the binary
+/// carries its schema and runs from any working directory.
 @main
 struct EmbedMigrations: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: any Target) async throws -> [Command] {
@@ -15,8 +15,8 @@ struct EmbedMigrations: BuildToolPlugin {
         return [
             .buildCommand(
                 displayName: "Embedding \(files.count) SQL migrations",
-                executable: try context.tool(named: "MigrationEmbedder").url,
-                arguments: [output.path] + files.map(\.path),
+                executable: try context.tool(named: "FileEmbedder").url,
+                arguments: [output.path, "ParleyMigrations", "embeddedFiles", folder.path] + files.map(\.path),
                 inputFiles: files,
                 outputFiles: [output]
             )

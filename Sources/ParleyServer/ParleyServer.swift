@@ -41,7 +41,7 @@ public struct ParleyServer: Sendable {
             options: .init(synchronousFull: configuration.synchronousFull, busyTimeout: configuration.busyTimeout)
         )
         self.store = store
-        let files = try StaticFiles(root: configuration.webRoot, logger: logger)
+        let files = try configuration.webRoot.map { try StaticFiles(root: $0, logger: logger) } ?? StaticFiles()
         var chatConfiguration = configuration.chat
         chatConfiguration.historyOnJoin = configuration.historyOnJoin
         // A registry per server: several servers in one process (the tests) keep their own counts.
@@ -62,7 +62,10 @@ public struct ParleyServer: Sendable {
             onConnection: onConnection
         ) { port in
             let shownHost = host.contains(":") ? "[\(host)]" : host
-            logger.info("Parley is running: open http://\(shownHost):\(port)/")
+            logger.info(
+                "Parley is running: open http://\(shownHost):\(port)/",
+                metadata: ["parley.database": "\(configuration.databasePath)", "parley.page": "\(files.origin)"]
+            )
             await onRunning(port)
         }
         var groupConfiguration = ServiceGroupConfiguration(

@@ -7,8 +7,9 @@ public struct ServerConfiguration: Sendable {
     public var port: Int
     /// The SQLite database file, created on first start.
     public var databasePath: String
-    /// The folder the chat page is served from.
-    public var webRoot: String
+    /// A folder to serve the chat page from instead of the copy built into the binary (for
+    /// working on the page); `nil` serves the built-in one.
+    public var webRoot: String?
     /// Messages replayed on a join without `since`.
     public var historyOnJoin: Int
     /// `PRAGMA synchronous = FULL` (an acknowledged message survives power loss) or NORMAL.
@@ -38,7 +39,7 @@ public struct ServerConfiguration: Sendable {
         host: String = "127.0.0.1",
         port: Int = 8080,
         databasePath: String = "parley.sqlite",
-        webRoot: String = "web",
+        webRoot: String? = nil,
         historyOnJoin: Int = 50,
         synchronousFull: Bool = true,
         chat: ChatConfiguration = ChatConfiguration(),

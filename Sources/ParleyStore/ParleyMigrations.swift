@@ -1,3 +1,4 @@
+import Foundation
 public import GRDB
 
 /// The database schema: the SQL files of the top-level `Migrations/` folder, compiled into the
@@ -9,6 +10,12 @@ public import GRDB
 public enum ParleyMigrations {
     /// Identifiers of every migration this binary knows, in order (file names without `.sql`).
     public static var identifiers: [String] { embedded.map(\.identifier) }
+
+    /// The embedded migrations, in file-name order: (file name without `.sql`, SQL).
+    static let embedded: [(identifier: String, sql: String)] = embeddedFiles.map { file in
+        let identifier = file.path.hasSuffix(".sql") ? String(file.path.dropLast(4)) : file.path
+        return (identifier, String(decoding: Data(base64Encoded: file.base64) ?? Data(), as: UTF8.self))
+    }
 
     /// A migrator that applies the embedded migrations.
     public static var migrator: DatabaseMigrator {

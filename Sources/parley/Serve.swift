@@ -30,7 +30,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "SQLite database file. (env: PARLEY_DB; default: ./parley.sqlite)")
     var db: String?
 
-    @Option(help: "Folder the chat page is served from. (env: PARLEY_WEB_ROOT; default: ./web)")
+    @Option(
+        help:
+            "Serve the chat page from this folder instead of the copy built into the binary, to work on the page. (env: PARLEY_WEB_ROOT)"
+    )
     var webRoot: String?
 
     @Option(help: "Messages replayed when a client joins a room. (env: PARLEY_HISTORY; default: 50)")
@@ -73,8 +76,7 @@ struct Serve: AsyncParsableCommand {
         configuration.host = host ?? environment.string("PARLEY_HOST") ?? configuration.host
         configuration.port = try port ?? environment.integer("PARLEY_PORT") ?? configuration.port
         configuration.databasePath = db ?? environment.string("PARLEY_DB") ?? configuration.databasePath
-        configuration.webRoot =
-            webRoot ?? environment.string("PARLEY_WEB_ROOT") ?? Self.defaultWebRoot() ?? configuration.webRoot
+        configuration.webRoot = webRoot ?? environment.string("PARLEY_WEB_ROOT")
         configuration.historyOnJoin =
             try history ?? environment.integer("PARLEY_HISTORY") ?? configuration.historyOnJoin
         guard (0...65535).contains(configuration.port) else {
@@ -98,22 +100,5 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("unknown log level \"\(raw)\"")
         }
         return level
-    }
-
-    /// `./web` when it exists; otherwise the `web` folder of the checkout the binary was built
-    /// in (the binary lives in `.build/<configuration>/`), so the page is found from anywhere.
-    static func defaultWebRoot() -> String? {
-        let manager = FileManager.default
-        if manager.fileExists(atPath: "web/index.html") { return "web" }
-        let executable = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
-        var folder = executable.resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<5 {
-            let candidate = folder.appendingPathComponent("web")
-            if manager.fileExists(atPath: candidate.appendingPathComponent("index.html").path) {
-                return candidate.path
-            }
-            folder = folder.deletingLastPathComponent()
-        }
-        return nil
     }
 }

@@ -18,6 +18,20 @@ struct StaticFiles: Sendable {
     /// Relative path (`index.html`, `js/app.js`) → file.
     let files: [String: File]
 
+    /// Where the files came from, for the start-up log.
+    let origin: String
+
+    /// The page built into the binary (the `web/` folder at build time).
+    init() {
+        var files: [String: File] = [:]
+        for file in Self.embeddedFiles {
+            let bytes = Data(base64Encoded: file.base64) ?? Data()
+            files[file.path] = File(contentType: Self.contentType(of: file.path), body: ByteBuffer(bytes: bytes))
+        }
+        self.files = files
+        self.origin = "built in"
+    }
+
     /// Reads every regular file below `root`.
     init(root: String, logger: Logger) throws {
         let rootURL = URL(fileURLWithPath: root).standardizedFileURL.resolvingSymlinksInPath()
@@ -43,6 +57,7 @@ struct StaticFiles: Sendable {
         }
         guard files["index.html"] != nil else { throw StaticFilesError.missingRoot(root) }
         self.files = files
+        self.origin = rootURL.path
     }
 
     /// Why a request path names no file.
@@ -114,7 +129,7 @@ enum StaticFilesError: Error, CustomStringConvertible {
     var description: String {
         switch self {
         case .missingRoot(let path):
-            "no web root with an index.html at \(path) (set --web-root or PARLEY_WEB_ROOT)"
+            "no web root with an index.html at \(path) (leave out --web-root and PARLEY_WEB_ROOT to serve the built-in page)"
         }
     }
 }

@@ -10,8 +10,8 @@ final class ServerProcess: Sendable {
     var webSocketURL: String { "ws://127.0.0.1:\(port)/ws" }
 
     /// Starts `parley serve` in `directory`; `port` 0 picks a free one.
-    init(directory: URL, port: Int = 0, arguments: [String] = []) async throws {
-        let executable = try Self.executable()
+    init(directory: URL, port: Int = 0, arguments: [String] = [], executable: URL? = nil) async throws {
+        let executable = try executable ?? Self.executable()
         let process = Process()
         process.executableURL = executable
         process.arguments = ["serve", "--host", "127.0.0.1", "--port", String(port)] + arguments

@@ -14,7 +14,8 @@ final class TestServer: Sendable {
 
     var url: String { "ws://127.0.0.1:\(port)/ws" }
 
-    /// The repository's `web/` folder.
+    /// The repository's `web/` folder (the servers of the tests serve the copy built into the
+    /// binary unless told otherwise).
     static var webRoot: String {
         URL(fileURLWithPath: #filePath)
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -45,7 +46,7 @@ final class TestServer: Sendable {
     init(
         directory: URL? = nil,
         historyOnJoin: Int = 50,
-        webRoot: String = TestServer.webRoot,
+        webRoot: String? = nil,
         chat: ChatConfiguration = TestServer.unlimited.0,
         admission: AdmissionLimits = TestServer.unlimited.1,
         maxMessageBytes: Int = 65536,
@@ -100,7 +101,7 @@ final class TestServer: Sendable {
     /// Runs `body` against a fresh server, then stops it and removes its files.
     static func with<T>(
         historyOnJoin: Int = 50,
-        webRoot: String = TestServer.webRoot,
+        webRoot: String? = nil,
         chat: ChatConfiguration = TestServer.unlimited.0,
         admission: AdmissionLimits = TestServer.unlimited.1,
         maxMessageBytes: Int = 65536,

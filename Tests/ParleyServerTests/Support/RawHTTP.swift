@@ -107,26 +107,56 @@ enum RawHTTP {
     }
 
     /// Sends `request` and returns the response head (and body, when it has a Content-Length).
-    static func exchange(_ request: String, port: Int) async throws -> String {
-        let connection = try await open(request, port: port)
+    static func exchange(_ request: String, port: Int, from source: String? = nil) async throws -> String {
+        let connection = try await open(request, port: port, from: source)
         connection.close()
         return connection.response
     }
 
     /// Sends `request`, reads the response, and leaves the socket open.
-    static func open(_ request: String, port: Int, timeout: Duration = .seconds(10)) async throws -> Connection {
+    /// `source` is a loopback address to connect from (127.0.0.2, …), so that one test can be
+    /// several clients to a proxy.
+    static func open(
+        _ request: String,
+        port: Int,
+        from source: String? = nil,
+        timeout: Duration = .seconds(10)
+    ) async throws -> Connection {
         // The socket calls block, so they run on a thread of their own: blocking one of the few
         // threads of Swift's cooperative pool would stall the in-process server being tested.
         try await withCheckedThrowingContinuation { continuation in
             Thread.detachNewThread {
-                continuation.resume(with: Result { try blockingOpen(request, port: port, timeout: timeout) })
+                continuation.resume(
+                    with: Result { try blockingOpen(request, port: port, from: source, timeout: timeout) }
+                )
             }
         }
     }
 
-    private static func blockingOpen(_ request: String, port: Int, timeout: Duration) throws -> Connection {
+    private static func blockingOpen(
+        _ request: String,
+        port: Int,
+        from source: String?,
+        timeout: Duration
+    ) throws
+        -> Connection
+    {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket() failed") }
+        if let source {
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            local.sin_addr.s_addr = inet_addr(source)
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            guard bound == 0 else {
+                _ = Glibc.close(fd)
+                throw TestFailure("cannot connect from \(source)")
+            }
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)

@@ -104,8 +104,8 @@ public enum MessageRecords {
         guard let createdAt = Timestamp.milliseconds(iso8601: decoded.ts) else {
             throw ImportError(line: number, reason: "invalid ts \"\(decoded.ts)\" (expected 2026-11-26T13:30:00.123Z)")
         }
-        if let mid = decoded.mid, !(1...64).contains(mid.unicodeScalars.count) {
-            throw ImportError(line: number, reason: "invalid mid (1-64 characters)")
+        if let mid = decoded.mid, ClientMessageID(mid) == nil {
+            throw ImportError(line: number, reason: "invalid mid (\(ClientMessageID.rule))")
         }
         return ArchivedMessage(
             room: room.value,

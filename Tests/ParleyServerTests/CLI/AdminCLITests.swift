@@ -257,6 +257,10 @@ import Testing
         let cases: [(String, String)] = [
             (good + "\n{\"room\":\"new\",\"id\":2,\n", "line 2: not a JSON object"),
             (
+                good.replacingOccurrences(of: "\"text\"", with: #""mid":"a\u0007b","text""#),
+                "line 1: invalid mid (1-64 characters without control characters)"
+            ),
+            (
                 good + "\n\n" + good.replacingOccurrences(of: "\"id\":1", with: "\"id\":\"2\""),
                 "line 3: the field \"id\" has the wrong type"
             ),

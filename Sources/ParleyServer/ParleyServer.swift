@@ -42,13 +42,11 @@ public struct ParleyServer: Sendable {
         )
         self.store = store
         let files = try configuration.webRoot.map { try StaticFiles(root: $0, logger: logger) } ?? StaticFiles()
-        var chatConfiguration = configuration.chat
-        chatConfiguration.historyOnJoin = configuration.historyOnJoin
         // A registry per server: several servers in one process (the tests) keep their own counts.
         let registry = PrometheusCollectorRegistry()
         let chat = ChatService(
             store: store,
-            configuration: chatConfiguration,
+            configuration: configuration.chat,
             metrics: ChatMetrics(factory: PrometheusMetricsFactory(registry: registry)),
             logger: logger
         )

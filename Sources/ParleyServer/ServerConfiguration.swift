@@ -10,8 +10,6 @@ public struct ServerConfiguration: Sendable {
     /// A folder to serve the chat page from instead of the copy built into the binary (for
     /// working on the page); `nil` serves the built-in one.
     public var webRoot: String?
-    /// Messages replayed on a join without `since`.
-    public var historyOnJoin: Int
     /// `PRAGMA synchronous = FULL` (an acknowledged message survives power loss) or NORMAL.
     public var synchronousFull: Bool
     /// The chat's own limits (rooms per connection, members per room, text length, rates).
@@ -40,7 +38,6 @@ public struct ServerConfiguration: Sendable {
         port: Int = 8080,
         databasePath: String = "parley.sqlite",
         webRoot: String? = nil,
-        historyOnJoin: Int = 50,
         synchronousFull: Bool = true,
         chat: ChatConfiguration = ChatConfiguration(),
         admission: AdmissionLimits = AdmissionLimits(),
@@ -55,7 +52,6 @@ public struct ServerConfiguration: Sendable {
         self.port = port
         self.databasePath = databasePath
         self.webRoot = webRoot
-        self.historyOnJoin = historyOnJoin
         self.synchronousFull = synchronousFull
         self.chat = chat
         self.admission = admission

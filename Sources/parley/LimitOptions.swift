@@ -5,19 +5,19 @@ import ParleyServer
 /// The abuse limits of `parley serve`. Every count may be 0 to switch that limit off.
 struct LimitOptions: ParsableArguments {
     @Option(help: "Open WebSocket connections in total; more get HTTP 503.")
-    var maxConnections = 20_000
+    var maxConnections = AdmissionLimits().maxConnections
 
     @Option(
         name: .customLong("max-connections-per-ip"),
         help: "Open connections from one client address; more get 429."
     )
-    var maxConnectionsPerAddress = 32
+    var maxConnectionsPerAddress = AdmissionLimits().maxConnectionsPerAddress
 
     @Option(name: .customLong("connect-burst-per-ip"), help: "New connections one address may open at once …")
-    var connectBurstPerAddress = 20
+    var connectBurstPerAddress = AdmissionLimits().connectBurstPerAddress
 
     @Option(name: .customLong("connect-rate-per-ip"), help: "… and per second after that; beyond, 429.")
-    var connectsPerSecondPerAddress = 5.0
+    var connectsPerSecondPerAddress = AdmissionLimits().connectsPerSecondPerAddress
 
     @Option(
         name: .customLong("allowed-origin"),
@@ -38,43 +38,43 @@ struct LimitOptions: ParsableArguments {
     var trustedProxies: [String] = []
 
     @Option(help: "say commands a connection may send at once …")
-    var sayBurst = 10
+    var sayBurst = RateLimits().sayBurst
 
     @Option(help: "… and per second after that; beyond, rate_limited.")
-    var sayRate = 5.0
+    var sayRate = RateLimits().sayPerSecond
 
     @Option(help: "Other commands (join, leave, history, ping) a connection may send at once …")
-    var commandBurst = 200
+    var commandBurst = RateLimits().commandBurst
 
     @Option(help: "… and per second after that.")
-    var commandRate = 20.0
+    var commandRate = RateLimits().commandPerSecond
 
     @Option(help: "Rooms one connection may be in.")
-    var maxRoomsPerConnection = 100
+    var maxRoomsPerConnection = ChatConfiguration().maxRoomsPerConnection
 
     @Option(help: "Members one room may have; more get room_full.")
-    var maxMembersPerRoom = 10_000
+    var maxMembersPerRoom = ChatConfiguration().maxMembersPerRoom
 
     @Option(help: "Longest message text, in characters (at most 4000).")
-    var maxTextLength = 4000
+    var maxTextLength = ChatConfiguration().maxTextLength
 
     @Option(help: "Seconds a connection may stay open without joining a room (then 1008).")
-    var joinTimeout = 30.0
+    var joinTimeout = ChatConfiguration().joinTimeout.seconds
 
     @Option(help: "Seconds a dropped connection's nick and rooms are kept for it to resume (0: not kept).")
-    var sessionGrace = 30.0
+    var sessionGrace = ChatConfiguration().sessionGrace.seconds
 
     @Option(help: "Seconds a connection has to send its first request in full, and may idle between HTTP requests.")
-    var requestTimeout = 15.0
+    var requestTimeout = ServerConfiguration().requestTimeout.seconds
 
     @Option(help: "Seconds between the server's pings; a WebSocket that has not answered by the next one is closed.")
-    var pingInterval = 30.0
+    var pingInterval = ServerConfiguration().pingInterval.seconds
 
     @Option(help: "Bytes waiting for one client before it is closed as too slow (1008).")
-    var maxQueuedBytes = 1 << 20
+    var maxQueuedBytes = ChatConfiguration().maxQueuedBytes
 
     @Option(help: "Largest WebSocket message in bytes (one frame or reassembled); larger ones close with 1009.")
-    var maxMessageBytes = 65536
+    var maxMessageBytes = ServerConfiguration().maxMessageBytes
 
     func validate() throws {
         guard (1...4000).contains(maxTextLength) else { throw ValidationError("--max-text-length must be 1-4000") }
@@ -106,17 +106,25 @@ struct LimitOptions: ParsableArguments {
         configuration.chat.rateLimits = RateLimits(
             sayBurst: sayBurst,
             sayPerSecond: sayRate,
-            otherBurst: commandBurst,
-            otherPerSecond: commandRate
+            commandBurst: commandBurst,
+            commandPerSecond: commandRate
         )
         configuration.chat.maxRoomsPerConnection = maxRoomsPerConnection
         configuration.chat.maxMembersPerRoom = maxMembersPerRoom
         configuration.chat.maxTextLength = maxTextLength
         configuration.maxMessageBytes = maxMessageBytes
-        configuration.chat.outboxBytes = maxQueuedBytes
+        configuration.chat.maxQueuedBytes = maxQueuedBytes
         configuration.chat.joinTimeout = .milliseconds(Int64(joinTimeout * 1000))
         configuration.chat.sessionGrace = .milliseconds(Int64(sessionGrace * 1000))
         configuration.requestTimeout = .milliseconds(Int64(requestTimeout * 1000))
         configuration.pingInterval = .milliseconds(Int64(pingInterval * 1000))
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, as the command line takes it.
+    var seconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
     }
 }

@@ -77,12 +77,12 @@ struct Serve: AsyncParsableCommand {
         configuration.port = try port ?? environment.integer("PARLEY_PORT") ?? configuration.port
         configuration.databasePath = db ?? environment.string("PARLEY_DB") ?? configuration.databasePath
         configuration.webRoot = webRoot ?? environment.string("PARLEY_WEB_ROOT")
-        configuration.historyOnJoin =
-            try history ?? environment.integer("PARLEY_HISTORY") ?? configuration.historyOnJoin
+        configuration.chat.historyOnJoin =
+            try history ?? environment.integer("PARLEY_HISTORY") ?? configuration.chat.historyOnJoin
         guard (0...65535).contains(configuration.port) else {
             throw ValidationError("--port must be between 0 and 65535")
         }
-        guard (0...1000).contains(configuration.historyOnJoin) else {
+        guard (0...1000).contains(configuration.chat.historyOnJoin) else {
             throw ValidationError("--history must be between 0 and 1000")
         }
         limits.apply(to: &configuration)

@@ -61,7 +61,7 @@ struct Failure: Error, CustomStringConvertible {
     var room: RoomName { RoomName("pipe")! }
 
     func connect() async throws -> Peer {
-        let (outbox, drain) = Outbox.make(byteLimit: 1 << 30)
+        let (outbox, drain) = Outbox.make(maxQueuedBytes: 1 << 30)
         let id = try #require(await hub.connect(outbox: outbox))
         return Peer(id: id, drain: drain)
     }

@@ -68,10 +68,16 @@ final class ChannelWatch: Sendable {
 
     @Test func connectionsTheServerClosesAreFreed() async throws {
         let watch = ChannelWatch()
-        let limits = RateLimits(sayBurst: 2, sayPerSecond: 0.1, otherBurst: 50, otherPerSecond: 1, maxRefusalsInARow: 3)
+        let limits = RateLimits(
+            sayBurst: 2,
+            sayPerSecond: 0.1,
+            commandBurst: 50,
+            commandPerSecond: 1,
+            maxRefusalsInARow: 3
+        )
         let chat = ChatConfiguration(
             rateLimits: limits,
-            joinTimeout: .milliseconds(500),
+            joinTimeout: .seconds(2),
             sessionGrace: .seconds(30)  // held members must not hold their old connection's socket
         )
         let server = try await Self.server(watch, chat: chat)

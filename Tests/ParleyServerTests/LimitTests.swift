@@ -9,8 +9,8 @@ import Testing
         let limits = RateLimits(
             sayBurst: 10,
             sayPerSecond: 0.2,  // one say per 5 s: a busy machine cannot refill the bucket mid-burst
-            otherBurst: 200,
-            otherPerSecond: 20,
+            commandBurst: 200,
+            commandPerSecond: 20,
             maxRefusalsInARow: 20
         )
         try await TestServer.with(chat: ChatConfiguration(rateLimits: limits)) { server async throws in

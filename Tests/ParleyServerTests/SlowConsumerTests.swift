@@ -5,7 +5,7 @@ import Testing
 /// Clients that stop reading: they are dropped, and nobody else waits for them.
 @Suite struct SlowConsumerTests {
     @Test func aClientThatNeverReadsIsClosedWhileOthersKeepReceiving() async throws {
-        let chat = ChatConfiguration(outboxBytes: 256 * 1024, rateLimits: .unlimited)
+        let chat = ChatConfiguration(maxQueuedBytes: 256 * 1024, rateLimits: .unlimited)
         try await TestServer.with(chat: chat) { server async throws in
             // A raw socket that joins and then never reads a byte.
             let stalled = try await RawHTTP.open(RawHTTP.upgradeRequest(port: server.port), port: server.port)

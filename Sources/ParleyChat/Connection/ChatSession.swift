@@ -13,7 +13,7 @@ public struct ChatSession: Sendable {
     private var nick: Nick?
     private var rooms: Set<RoomName> = []
     private var sayBucket: TokenBucket
-    private var otherBucket: TokenBucket
+    private var commandBucket: TokenBucket
     private var refusalsInARow = 0
 
     init(connectionID: ConnectionID, outbox: Outbox, chat: ChatService) {
@@ -22,7 +22,7 @@ public struct ChatSession: Sendable {
         self.chat = chat
         let limits = chat.configuration.rateLimits
         sayBucket = TokenBucket(capacity: limits.sayBurst, perSecond: limits.sayPerSecond)
-        otherBucket = TokenBucket(capacity: limits.otherBurst, perSecond: limits.otherPerSecond)
+        commandBucket = TokenBucket(capacity: limits.commandBurst, perSecond: limits.commandPerSecond)
     }
 
     /// Handles one complete text message from the client. Once the connection is closing, what
@@ -48,7 +48,7 @@ public struct ChatSession: Sendable {
         // Every frame costs a token, malformed ones too (from the larger bucket).
         var isSay = false
         if case .success(.say) = decoded.command { isSay = true }
-        if let wait = isSay ? sayBucket.take() : otherBucket.take() {
+        if let wait = isSay ? sayBucket.take() : commandBucket.take() {
             refusalsInARow += 1
             if refusalsInARow >= chat.configuration.rateLimits.maxRefusalsInARow {
                 chat.logger.notice(

@@ -16,10 +16,10 @@ import Synchronization
 public struct Outbox: Sendable {
     private let queue: Queue
 
-    /// Makes an outbox holding at most `byteLimit` bytes of frames, and the side its transport
+    /// Makes an outbox holding at most `maxQueuedBytes` bytes of frames, and the side its transport
     /// drains.
-    public static func make(byteLimit: Int) -> (Outbox, Drain) {
-        let queue = Queue(limit: byteLimit)
+    public static func make(maxQueuedBytes: Int) -> (Outbox, Drain) {
+        let queue = Queue(limit: maxQueuedBytes)
         return (Outbox(queue: queue), Drain(queue: queue))
     }
 

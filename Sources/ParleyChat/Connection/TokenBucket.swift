@@ -40,25 +40,25 @@ public struct RateLimits: Sendable, Equatable {
     public var sayPerSecond: Double
     /// `join`, `leave`, `history`, `ping`: larger, so a client rejoining 100 rooms after a
     /// reconnect is not slowed down.
-    public var otherBurst: Int
-    public var otherPerSecond: Double
+    public var commandBurst: Int
+    public var commandPerSecond: Double
     /// Refused commands in a row after which the connection is closed (1008).
     public var maxRefusalsInARow: Int
 
     public init(
         sayBurst: Int = 10,
         sayPerSecond: Double = 5,
-        otherBurst: Int = 200,
-        otherPerSecond: Double = 20,
+        commandBurst: Int = 200,
+        commandPerSecond: Double = 20,
         maxRefusalsInARow: Int = 20
     ) {
         self.sayBurst = sayBurst
         self.sayPerSecond = sayPerSecond
-        self.otherBurst = otherBurst
-        self.otherPerSecond = otherPerSecond
+        self.commandBurst = commandBurst
+        self.commandPerSecond = commandPerSecond
         self.maxRefusalsInARow = maxRefusalsInARow
     }
 
     /// No limits (benchmarks, tests of other things).
-    public static let unlimited = RateLimits(sayBurst: 0, sayPerSecond: 0, otherBurst: 0, otherPerSecond: 0)
+    public static let unlimited = RateLimits(sayBurst: 0, sayPerSecond: 0, commandBurst: 0, commandPerSecond: 0)
 }

@@ -1,20 +1,6 @@
 import NIOCore
 public import ParleyCore
 
-/// Identifies one WebSocket connection for as long as it is open.
-public typealias ConnectionID = UInt64
-
-/// Where the acknowledgement of a `say` goes once its message is committed.
-public struct AckTarget: Sendable {
-    public var connection: ConnectionID
-    public var ref: String?
-
-    public init(connection: ConnectionID, ref: String?) {
-        self.connection = connection
-        self.ref = ref
-    }
-}
-
 /// The in-memory state of the chat: open connections, their nicks, the rooms and who is in them.
 /// It fans committed messages out to room members.
 ///
@@ -455,76 +441,5 @@ public actor ChatHub {
         session.held.removeAll()
         sessions.removeValue(forKey: session.token)
         if nickOwners[session.nick.key] == session.token { nickOwners.removeValue(forKey: session.nick.key) }
-    }
-
-    private struct Connection {
-        let outbox: Outbox
-        let openedAt: ContinuousClock.Instant
-        var nick: Nick?
-        var rooms: Set<RoomName> = []
-        /// The session this connection holds (set with the nick on its first join).
-        var sessionToken: String?
-        /// A newer connection resumed this one's session; this one is closing.
-        var isReplaced = false
-    }
-
-    /// A nick's claim, which outlives a dropped connection for the grace period.
-    private final class Session {
-        let token: String
-        let nick: Nick
-        /// The open connection that holds the session, if any.
-        var liveConnection: ConnectionID?
-        /// Rooms whose member is kept for the session: room → the connection it was joined by.
-        var held: [RoomName: ConnectionID] = [:]
-        var releaseTimer: Task<Void, Never>?
-        /// Tells a timer that fires late that a newer one replaced it.
-        var generation = 0
-
-        init(token: String, nick: Nick, liveConnection: ConnectionID) {
-            self.token = token
-            self.nick = nick
-            self.liveConnection = liveConnection
-        }
-
-        /// 192 random bits from the system's secure generator, as 32 URL-safe characters.
-        static func makeToken() -> String {
-            var generator = SystemRandomNumberGenerator()
-            let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
-            var bytes: [UInt8] = []
-            bytes.reserveCapacity(32)
-            for _ in 0..<4 {
-                var word = generator.next() as UInt64
-                for _ in 0..<8 {
-                    bytes.append(alphabet[Int(word & 63)])
-                    word >>= 6
-                }
-            }
-            return String(decoding: bytes, as: UTF8.self)
-        }
-    }
-
-    /// Members are reference types so that fan-out can update each one's watermark in place.
-    private final class Room {
-        var members: [ConnectionID: Member] = [:]
-    }
-
-    private final class Member {
-        let nick: Nick
-        let outbox: Outbox
-        /// The newest message id this member was sent or replayed.
-        var lastSentID: Int64 = 0
-        /// While joining: live messages collected until the history has been sent.
-        var pending: [(Int64, ByteBuffer)]? = []
-        /// Whether the other members know about this member (its first join completed).
-        var isVisible = false
-        /// Kept for a session whose connection dropped or was replaced: nothing is sent to it.
-        var isHeld = false
-        /// Frames were queued for it during the current fan-out and its writer is to be woken.
-        var needsFlush = false
-
-        init(nick: Nick, outbox: Outbox) {
-            self.nick = nick
-            self.outbox = outbox
-        }
     }
 }

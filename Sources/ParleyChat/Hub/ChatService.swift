@@ -10,7 +10,7 @@ public struct ChatConfiguration: Sendable {
     public var maxRoomsPerConnection: Int
     /// The most bytes of frames waiting for one connection before it is closed as a slow
     /// consumer.
-    public var outboxBytes: Int
+    public var maxQueuedBytes: Int
     /// The most members one room may have (0: no limit).
     public var maxMembersPerRoom: Int
     /// The longest message text, in Unicode scalars (at most the protocol's 4000).
@@ -26,7 +26,7 @@ public struct ChatConfiguration: Sendable {
     public init(
         historyOnJoin: Int = 50,
         maxRoomsPerConnection: Int = 100,
-        outboxBytes: Int = 1 << 20,
+        maxQueuedBytes: Int = 1 << 20,
         maxMembersPerRoom: Int = 10_000,
         maxTextLength: Int = MessageText.maxLength,
         rateLimits: RateLimits = RateLimits(),
@@ -35,7 +35,7 @@ public struct ChatConfiguration: Sendable {
     ) {
         self.historyOnJoin = historyOnJoin
         self.maxRoomsPerConnection = maxRoomsPerConnection
-        self.outboxBytes = outboxBytes
+        self.maxQueuedBytes = maxQueuedBytes
         self.maxMembersPerRoom = maxMembersPerRoom
         self.maxTextLength = min(maxTextLength, MessageText.maxLength)
         self.rateLimits = rateLimits
@@ -81,7 +81,7 @@ public final class ChatService: Sendable {
 
     /// Registers a new connection, or returns `nil` when the server is shutting down.
     public func connect() async -> Connection? {
-        let (outbox, outgoing) = Outbox.make(byteLimit: configuration.outboxBytes)
+        let (outbox, outgoing) = Outbox.make(maxQueuedBytes: configuration.maxQueuedBytes)
         guard let id = await hub.connect(outbox: outbox) else { return nil }
         return Connection(session: ChatSession(connectionID: id, outbox: outbox, chat: self), outgoing: outgoing)
     }

@@ -1,3 +1,5 @@
+import ParleyCore
+
 /// An error reply: a machine-readable code and a sentence a person understands.
 public struct ChatError: Error, Equatable, Sendable {
     /// The `code` field of an `error` event. docs/PROTOCOL.md lists when each is sent.
@@ -27,4 +29,10 @@ public struct ChatError: Error, Equatable, Sendable {
     }
 
     public static func badRequest(_ message: String) -> ChatError { ChatError(.badRequest, message) }
+
+    /// The room-name rule, wherever a room is named.
+    public static let invalidRoomName = ChatError(
+        .invalidRoom,
+        "A room name is 1-\(RoomName.maxLength) letters, digits, \"_\" or \"-\"."
+    )
 }

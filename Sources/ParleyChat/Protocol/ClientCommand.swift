@@ -26,8 +26,6 @@ public enum ProtocolLimits {
     public static let defaultHistoryLimit = 50
     /// The most messages replayed after `since` in the `history` event that follows `joined`.
     public static let maxSinceReplay = 1000
-    /// The longest `mid` (a client's id for its message), in Unicode scalars.
-    public static let maxMIDLength = 64
     /// The longest session token a `resume` may carry (the server's own are 32 characters).
     public static let maxSessionTokenLength = 128
 }
@@ -147,15 +145,8 @@ struct RawCommand: Decodable, Equatable {
         case "say":
             let room = try requireRoom()
             guard let text else { throw ChatError.badRequest("say needs a \"text\".") }
-            if let mid {
-                let scalars = mid.unicodeScalars
-                guard (1...ProtocolLimits.maxMIDLength).contains(scalars.count),
-                    !scalars.contains(where: { $0.properties.generalCategory == .control })
-                else {
-                    throw ChatError.badRequest(
-                        "mid must be 1-\(ProtocolLimits.maxMIDLength) characters without control characters."
-                    )
-                }
+            if let mid, ClientMessageID(mid) == nil {
+                throw ChatError.badRequest("mid must be \(ClientMessageID.rule).")
             }
             switch MessageText.validate(text) {
             case .success(let valid):
@@ -171,22 +162,7 @@ struct RawCommand: Decodable, Equatable {
             return .leave(room: try requireRoom())
         case "history":
             let room = try requireRoom()
-            let limit = self.limit ?? ProtocolLimits.defaultHistoryLimit
-            guard (1...ProtocolLimits.maxHistoryLimit).contains(limit) else {
-                throw ChatError.badRequest("limit must be between 1 and \(ProtocolLimits.maxHistoryLimit).")
-            }
-            switch (before, after) {
-            case (nil, nil):
-                return .history(room: room, page: .latest(limit: limit))
-            case (let before?, nil):
-                guard before >= 0 else { throw ChatError.badRequest("before must be 0 or more.") }
-                return .history(room: room, page: .before(id: before, limit: limit))
-            case (nil, let after?):
-                guard after >= 0 else { throw ChatError.badRequest("after must be 0 or more.") }
-                return .history(room: room, page: .after(id: after, limit: limit))
-            case (_?, _?):
-                throw ChatError.badRequest("history takes \"before\" or \"after\", not both.")
-            }
+            return .history(room: room, page: try HistoryPage.requested(before: before, after: after, limit: limit))
         case "ping":
             return .ping
         default:
@@ -196,9 +172,31 @@ struct RawCommand: Decodable, Equatable {
 
     private func requireRoom() throws(ChatError) -> RoomName {
         guard let room else { throw ChatError.badRequest("This command needs a \"room\".") }
-        guard let valid = RoomName(room) else {
-            throw ChatError(.invalidRoom, "A room name is 1-\(RoomName.maxLength) letters, digits, \"_\" or \"-\".")
-        }
+        guard let valid = RoomName(room) else { throw ChatError.invalidRoomName }
         return valid
+    }
+}
+
+extension HistoryPage {
+    /// The page a history request asks for, by the rules of protocol v1 (the WebSocket `history`
+    /// command and `GET /api/rooms/{room}/messages` alike): the newest `limit` messages (1-200,
+    /// default 50), or those before or after an id (0 or more), not both.
+    public static func requested(before: Int64?, after: Int64?, limit: Int?) throws(ChatError) -> HistoryPage {
+        let limit = limit ?? ProtocolLimits.defaultHistoryLimit
+        guard (1...ProtocolLimits.maxHistoryLimit).contains(limit) else {
+            throw ChatError.badRequest("limit must be between 1 and \(ProtocolLimits.maxHistoryLimit).")
+        }
+        switch (before, after) {
+        case (nil, nil):
+            return .latest(limit: limit)
+        case (let before?, nil):
+            guard before >= 0 else { throw ChatError.badRequest("before must be 0 or more.") }
+            return .before(id: before, limit: limit)
+        case (nil, let after?):
+            guard after >= 0 else { throw ChatError.badRequest("after must be 0 or more.") }
+            return .after(id: after, limit: limit)
+        case (_?, _?):
+            throw ChatError.badRequest("A history request takes \"before\" or \"after\", not both.")
+        }
     }
 }

@@ -68,31 +68,18 @@ struct APIRoutes: Sendable {
     /// A page of a room's history: the same object as the WebSocket `history` event.
     private func messages<Context: RequestContext>(_ request: Request, context: Context) async throws -> Response {
         guard let rawRoom = context.parameters.get("room"), let room = RoomName(rawRoom) else {
-            return Self.error(
-                .badRequest,
-                ChatError(.invalidRoom, "A room name is 1-\(RoomName.maxLength) letters, digits, \"_\" or \"-\".")
-            )
+            return Self.error(.badRequest, ChatError.invalidRoomName)
         }
         let query = request.uri.queryParameters
         func integer(_ name: String) throws(ChatError) -> Int64? {
             guard let raw = query[name[...]] else { return nil }
-            guard let value = Int64(raw), value >= 0 else {
-                throw ChatError.badRequest("\(name) must be a whole number, 0 or more.")
-            }
+            guard let value = Int64(raw) else { throw ChatError.badRequest("\(name) must be a whole number.") }
             return value
         }
         let page: HistoryPage
         do throws(ChatError) {
-            let limit = Int(try integer("limit") ?? Int64(ProtocolLimits.defaultHistoryLimit))
-            guard (1...ProtocolLimits.maxHistoryLimit).contains(limit) else {
-                throw ChatError.badRequest("limit must be between 1 and \(ProtocolLimits.maxHistoryLimit).")
-            }
-            switch (try integer("before"), try integer("after")) {
-            case (nil, nil): page = .latest(limit: limit)
-            case (let before?, nil): page = .before(id: before, limit: limit)
-            case (nil, let after?): page = .after(id: after, limit: limit)
-            case (_?, _?): throw ChatError.badRequest("Give before or after, not both.")
-            }
+            let limit = try integer("limit").map { Int(clamping: $0) }
+            page = try HistoryPage.requested(before: try integer("before"), after: try integer("after"), limit: limit)
         } catch {
             return Self.error(.badRequest, error)
         }

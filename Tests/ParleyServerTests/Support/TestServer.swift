@@ -57,12 +57,13 @@ final class TestServer: Sendable {
         let directory = try directory ?? Self.makeDirectory()
         self.directory = directory
         self.databasePath = directory.appendingPathComponent("parley.sqlite").path
+        var chat = chat
+        chat.historyOnJoin = historyOnJoin
         let configuration = ServerConfiguration(
             host: "127.0.0.1",
             port: 0,
             databasePath: databasePath,
             webRoot: webRoot,
-            historyOnJoin: historyOnJoin,
             chat: chat,
             admission: admission,
             maxMessageBytes: maxMessageBytes,

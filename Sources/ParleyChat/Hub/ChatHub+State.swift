@@ -1,0 +1,76 @@
+import NIOCore
+import ParleyCore
+
+/// The hub's bookkeeping: what it knows of each connection, session, room and member.
+extension ChatHub {
+    struct Connection {
+        let outbox: Outbox
+        let openedAt: ContinuousClock.Instant
+        var nick: Nick?
+        var rooms: Set<RoomName> = []
+        /// The session this connection holds (set with the nick on its first join).
+        var sessionToken: String?
+        /// A newer connection resumed this one's session; this one is closing.
+        var isReplaced = false
+    }
+
+    /// A nick's claim, which outlives a dropped connection for the grace period.
+    final class Session {
+        let token: String
+        let nick: Nick
+        /// The open connection that holds the session, if any.
+        var liveConnection: ConnectionID?
+        /// Rooms whose member is kept for the session: room → the connection it was joined by.
+        var held: [RoomName: ConnectionID] = [:]
+        var releaseTimer: Task<Void, Never>?
+        /// Tells a timer that fires late that a newer one replaced it.
+        var generation = 0
+
+        init(token: String, nick: Nick, liveConnection: ConnectionID) {
+            self.token = token
+            self.nick = nick
+            self.liveConnection = liveConnection
+        }
+
+        /// 192 random bits from the system's secure generator, as 32 URL-safe characters.
+        static func makeToken() -> String {
+            var generator = SystemRandomNumberGenerator()
+            let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(32)
+            for _ in 0..<4 {
+                var word = generator.next() as UInt64
+                for _ in 0..<8 {
+                    bytes.append(alphabet[Int(word & 63)])
+                    word >>= 6
+                }
+            }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+    }
+
+    /// Members are reference types so that fan-out can update each one's watermark in place.
+    final class Room {
+        var members: [ConnectionID: Member] = [:]
+    }
+
+    final class Member {
+        let nick: Nick
+        let outbox: Outbox
+        /// The newest message id this member was sent or replayed.
+        var lastSentID: Int64 = 0
+        /// While joining: live messages collected until the history has been sent.
+        var pending: [(Int64, ByteBuffer)]? = []
+        /// Whether the other members know about this member (its first join completed).
+        var isVisible = false
+        /// Kept for a session whose connection dropped or was replaced: nothing is sent to it.
+        var isHeld = false
+        /// Frames were queued for it during the current fan-out and its writer is to be woken.
+        var needsFlush = false
+
+        init(nick: Nick, outbox: Outbox) {
+            self.nick = nick
+            self.outbox = outbox
+        }
+    }
+}

@@ -13,12 +13,12 @@ struct DatabaseOptions: ParsableArguments {
 
     /// Opens the archive: read-only for commands that only read, so they never write to a
     /// database a server is using (and a missing file is an error, not a new empty database).
-    func archive(readOnly: Bool, mayCreate: Bool = false) throws -> MessageArchive {
+    func archive(readOnly: Bool, mayCreate: Bool = false) throws -> any MessageArchive {
         if !mayCreate && !FileManager.default.fileExists(atPath: path) {
             throw CommandError(StoreError.missingDatabase(path: path).description + " (set --db or PARLEY_DB)")
         }
         do {
-            return MessageArchive(store: try SQLiteMessageStore(path: path, options: .init(readOnly: readOnly)))
+            return SQLiteMessageArchive(store: try SQLiteMessageStore(path: path, options: .init(readOnly: readOnly)))
         } catch let error as StoreError {
             throw CommandError(error.description)
         } catch {
@@ -64,9 +64,9 @@ struct FilterOptions: ParsableArguments {
     var grep: String?
 
     /// The filter, checked against the archive: an unknown room is an error with suggestions.
-    func filter(in archive: MessageArchive, now: Date = Date()) throws -> MessageFilter {
+    func filter(in archive: any MessageArchive, now: Date = Date()) async throws -> MessageFilter {
         var filter = MessageFilter()
-        filter.room = try room.map { try Self.existingRoom($0, in: archive) }
+        if let room { filter.room = try await Self.existingRoom(room, in: archive) }
         filter.afterID = afterId
         filter.beforeID = beforeId
         do {
@@ -89,11 +89,11 @@ struct FilterOptions: ParsableArguments {
     }
 
     /// The room named `raw`, which must exist: otherwise an error that suggests similar names.
-    static func existingRoom(_ raw: String, in archive: MessageArchive) throws -> RoomName {
+    static func existingRoom(_ raw: String, in archive: any MessageArchive) async throws -> RoomName {
         guard let name = RoomName(raw) else {
             throw CommandError("invalid room name \"\(raw)\": letters, digits, _ and -, up to 64")
         }
-        let known = try archive.roomNames()
+        let known = try await archive.roomNames()
         guard known.contains(name.value) else {
             let close = Suggestion.closest(to: name.value, among: known)
             let hint =

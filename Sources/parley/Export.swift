@@ -4,7 +4,7 @@ import ParleyAdmin
 import ParleyStore
 
 /// `parley export`: messages as JSON Lines, the format `parley import` reads.
-struct Export: ParsableCommand {
+struct Export: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write messages as JSON Lines (one message per line), oldest first.",
         discussion: """
@@ -22,10 +22,10 @@ struct Export: ParsableCommand {
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var filters: FilterOptions
 
-    func run() throws {
+    func run() async throws {
         let archive = try database.archive(readOnly: true)
-        let filter = try filters.filter(in: archive)
-        try archive.scan(filter, afterSeq: 0, throughSeq: try archive.lastSeq()) { batch in
+        let filter = try await filters.filter(in: archive)
+        try await archive.scan(filter, afterSeq: 0, throughSeq: try await archive.lastSeq()) { batch in
             StandardOutput.write(batch.map(MessageRecords.exportLine).joined())
         }
     }

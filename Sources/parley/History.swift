@@ -44,17 +44,17 @@ struct History: AsyncParsableCommand {
 
     func run() async throws {
         let archive = try database.archive(readOnly: true)
-        let filter = try filters.filter(in: archive)
+        let filter = try await filters.filter(in: archive)
         var writer = MessageRecords.writer(
             format: format,
             terminal: .standardOutput(environment: ProcessInfo.processInfo.environment),
             showRoom: filter.room == nil
         )
         // Everything committed up to here is history; what commits later is followed.
-        var lastSeq = try archive.lastSeq()
+        var lastSeq = try await archive.lastSeq()
         var newest = filter
         newest.limit = limit == 0 ? nil : limit
-        let records = try archive.messages(newest).filter { $0.seq <= lastSeq }.map(MessageRecords.record)
+        let records = try await archive.messages(newest).filter { $0.seq <= lastSeq }.map(MessageRecords.record)
         StandardOutput.write(writer.begin(records, csvHeader: MessageRecords.csvHeader) + writer.rows(records))
         guard follow else {
             StandardOutput.write(writer.end())
@@ -62,8 +62,8 @@ struct History: AsyncParsableCommand {
         }
         while true {
             try await Task.sleep(for: .milliseconds(pollInterval))
-            let newestSeq = try archive.lastSeq()
-            try archive.scan(filter, afterSeq: lastSeq, throughSeq: newestSeq) { batch in
+            let newestSeq = try await archive.lastSeq()
+            try await archive.scan(filter, afterSeq: lastSeq, throughSeq: newestSeq) { batch in
                 StandardOutput.write(writer.rows(batch.map(MessageRecords.record)))
             }
             lastSeq = max(lastSeq, newestSeq)

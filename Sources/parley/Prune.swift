@@ -39,7 +39,8 @@ struct Prune: AsyncParsableCommand {
             throw CommandError(error.description)
         }
         let archive = try database.archive(readOnly: dryRun)
-        let roomName = try room.map { try FilterOptions.existingRoom($0, in: archive) }
+        var roomName: RoomName?
+        if let room { roomName = try await FilterOptions.existingRoom(room, in: archive) }
         let cutoff = Int64(Date().timeIntervalSince1970 * 1000) - age
         let count = try await archive.prune(olderThan: cutoff, room: roomName, dryRun: dryRun)
         let scope = roomName.map { " in #\($0.value)" } ?? ""

@@ -5,7 +5,7 @@ import ParleyCore
 import ParleyStore
 
 /// `parley rooms`: every room with its activity.
-struct Rooms: ParsableCommand {
+struct Rooms: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List every room: messages, distinct nicks, first and last message.",
         discussion: """
@@ -20,8 +20,8 @@ struct Rooms: ParsableCommand {
     @Option(help: "table, json, jsonl or csv.")
     var format = OutputFormat.table
 
-    func run() throws {
-        let rooms = try database.archive(readOnly: true).roomSummaries()
+    func run() async throws {
+        let rooms = try await database.archive(readOnly: true).roomSummaries()
         let records = rooms.map { room in
             Record([
                 ("room", .string(room.name)),

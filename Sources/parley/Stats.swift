@@ -5,7 +5,7 @@ import ParleyCore
 import ParleyStore
 
 /// `parley stats`: how much is said, when, where and by whom.
-struct Stats: ParsableCommand {
+struct Stats: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Totals, messages per day, the busiest rooms and nicks, and the database size.",
         discussion: """
@@ -35,8 +35,8 @@ struct Stats: ParsableCommand {
         guard format == .table || format == .json else { throw ValidationError("--format must be table or json") }
     }
 
-    func run() throws {
-        let stats = try database.archive(readOnly: true).statistics(days: days, top: top)
+    func run() async throws {
+        let stats = try await database.archive(readOnly: true).statistics(days: days, top: top)
         StandardOutput.write(format == .json ? json(stats) : text(stats))
     }
 

@@ -6,7 +6,8 @@ import Testing
 @Suite struct SlowConsumerTests {
     @Test func aClientThatNeverReadsIsClosedWhileOthersKeepReceiving() async throws {
         let chat = ChatConfiguration(maxQueuedBytes: 256 * 1024, rateLimits: .unlimited)
-        try await TestServer.with(chat: chat) { server async throws in
+        let watch = ChannelWatch()
+        try await TestServer.with(chat: chat, onConnection: { watch.record($0) }) { server async throws in
             // A raw socket that joins and then never reads a byte.
             let stalled = try await RawHTTP.open(RawHTTP.upgradeRequest(port: server.port), port: server.port)
             #expect(RawHTTP.status(stalled.response) == 101)
@@ -38,6 +39,11 @@ import Testing
             let received = await stalled.readUntilClosed(timeout: .seconds(15))
             #expect(received != nil)
             #expect((received ?? 0) < 8_000_000)  // it never got the whole flood
+            // What the dropped connection held is freed, like everyone else's once they leave.
+            stalled.close()
+            await sender.close()
+            await reader.close()
+            try await watch.expectAllFreed("a slow consumer was dropped")
         }
     }
 

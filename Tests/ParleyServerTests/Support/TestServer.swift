@@ -106,6 +106,7 @@ final class TestServer: Sendable {
         chat: ChatConfiguration = TestServer.unlimited.0,
         admission: AdmissionLimits = TestServer.unlimited.1,
         maxMessageBytes: Int = 65536,
+        onConnection: (@Sendable (any Channel) -> Void)? = nil,
         _ body: (TestServer) async throws -> T
     ) async throws -> T {
         let server = try await TestServer(
@@ -113,7 +114,8 @@ final class TestServer: Sendable {
             webRoot: webRoot,
             chat: chat,
             admission: admission,
-            maxMessageBytes: maxMessageBytes
+            maxMessageBytes: maxMessageBytes,
+            onConnection: onConnection
         )
         do {
             let result = try await body(server)

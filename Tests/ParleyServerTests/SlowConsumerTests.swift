@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import ParleyChat
 import Testing
 
@@ -7,7 +8,8 @@ import Testing
     @Test func aClientThatNeverReadsIsClosedWhileOthersKeepReceiving() async throws {
         let chat = ChatConfiguration(maxQueuedBytes: 256 * 1024, rateLimits: .unlimited)
         let watch = ChannelWatch()
-        try await TestServer.with(chat: chat, onConnection: { watch.record($0) }) { server async throws in
+        let record: @Sendable (any Channel) -> Void = { watch.record($0) }
+        try await TestServer.with(chat: chat, onConnection: record) { server async throws in
             // A raw socket that joins and then never reads a byte.
             let stalled = try await RawHTTP.open(RawHTTP.upgradeRequest(port: server.port), port: server.port)
             #expect(RawHTTP.status(stalled.response) == 101)

@@ -82,25 +82,8 @@ enum RawHTTP {
         /// Reads until the server closes the connection; returns how many bytes came, or nil when
         /// it was still open after `timeout`.
         func readUntilClosed(timeout: Duration) async -> Int? {
-            return await withCheckedContinuation { continuation in
-                // The thread holds the connection, so its socket cannot be closed under it.
-                Thread.detachNewThread { [self] in
-                    let deadline = ContinuousClock.now + timeout
-                    var wait = timeval(tv_sec: 0, tv_usec: 200_000)
-                    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
-                    var total = 0
-                    var buffer = [UInt8](repeating: 0, count: 65536)
-                    while ContinuousClock.now < deadline {
-                        let count = recv(fd, &buffer, buffer.count, 0)
-                        if count == 0 || (count < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-                            continuation.resume(returning: total)
-                            return
-                        }
-                        if count > 0 { total += count }
-                    }
-                    continuation.resume(returning: nil)
-                }
-            }
+            let (bytes, closed) = await readAll(timeout: timeout)
+            return closed ? bytes.count : nil
         }
 
         deinit { close() }

@@ -26,10 +26,7 @@ public actor ChatHub {
 
     private var connections: [ConnectionID: Connection] = [:]
     private var rooms: [RoomName: Room] = [:]
-    /// Session token → session.
-    private var sessions: [String: Session] = [:]
-    /// Case-folded nick → the token of the session that holds it.
-    private var nickOwners: [String: String] = [:]
+    private var sessions = SessionTable()
     private var nextConnectionID: ConnectionID = 1
     private var accepting = true
     private var emptyWaiters: [CheckedContinuation<Void, Never>] = []
@@ -96,7 +93,7 @@ public actor ChatHub {
         for connection in connections.values {
             connection.outbox.close(reason)
         }
-        for session in sessions.values { session.releaseTimer?.cancel() }
+        for session in sessions.all { session.releaseTimer?.cancel() }
     }
 
     /// Returns once every connection has disconnected.
@@ -141,39 +138,9 @@ public actor ChatHub {
         guard var connection = connections[id], !connection.isReplaced else {
             throw ChatError(.unavailable, "The connection is closing.")
         }
-        let nick: Nick
-        var resumed: Session?
-        if let current = connection.nick {
-            if let requested, requested != current {
-                throw ChatError.badRequest(
-                    "This connection's nick is \(current.value); a nick cannot change while connected."
-                )
-            }
-            // `resume` only counts on a connection's first join: a client that sends it with every
-            // join of a reconnect must not be refused because the first one opened a new session.
-            nick = current
-        } else if let resume, let session = sessions[resume] {
-            if let requested, requested.key != session.nick.key {
-                throw ChatError.badRequest(
-                    "The session to resume belongs to \(session.nick.value), not \(requested.value)."
-                )
-            }
-            nick = session.nick
-            resumed = session
-        } else {
-            guard let requested else {
-                throw ChatError.badRequest(
-                    resume == nil
-                        ? "The first join of a connection needs a \"nick\"."
-                        : "The session to resume has expired; join with a \"nick\"."
-                )
-            }
-            if nickOwners[requested.key] != nil {
-                throw ChatError(.nickTaken, "The nick \(requested.value) is in use; pick another.")
-            }
-            nick = requested
-        }
-        if let resumed {
+        let claim = try sessions.claim(current: connection.nick, requested: requested, resume: resume)
+        let nick = claim.nick
+        if case .resume(let resumed) = claim {
             // Resuming succeeds even if this room cannot be joined: the nick is the client's.
             takeOver(resumed, by: id)
             connection.sessionToken = resumed.token
@@ -373,10 +340,7 @@ public actor ChatHub {
     // MARK: Sessions
 
     private func openSession(nick: Nick, connection id: ConnectionID) -> String {
-        let session = Session(token: Session.makeToken(), nick: nick, liveConnection: id)
-        sessions[session.token] = session
-        nickOwners[nick.key] = session.token
-        return session.token
+        sessions.open(nick: nick, connection: id).token
     }
 
     /// Moves `session` to connection `id`. A connection that still holds it is closed with
@@ -439,7 +403,6 @@ public actor ChatHub {
         session.releaseTimer?.cancel()
         for (roomName, heldID) in session.held { removeMember(heldID, from: roomName) }
         session.held.removeAll()
-        sessions.removeValue(forKey: session.token)
-        if nickOwners[session.nick.key] == session.token { nickOwners.removeValue(forKey: session.nick.key) }
+        sessions.remove(session)
     }
 }

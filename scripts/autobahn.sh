@@ -9,6 +9,7 @@
 # cases whose messages exceed Parley's 64 KiB limit.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. scripts/lib/announced-port.sh
 
 wstest=${WSTEST:-$(command -v wstest || echo /root/.pyenv/versions/2.7.18/bin/wstest)}
 work=$(mktemp -d)
@@ -19,12 +20,7 @@ parley="$(swift build --show-bin-path)/parley"
 server=
 "$parley" serve --port 0 --db "$work/echo.sqlite" --echo-endpoint --log-level info >"$work/server.log" 2>&1 &
 server=$!
-for _ in $(seq 1 100); do
-  port=$(sed -n 's|.*open http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$work/server.log" | head -1 || true)
-  [ -n "$port" ] && break
-  sleep 0.1
-done
-[ -n "${port:-}" ] || { cat "$work/server.log"; echo "parley did not start" >&2; exit 1; }
+port=$(announced_port "$work/server.log")
 
 cat >"$work/fuzzingclient.json" <<JSON
 {

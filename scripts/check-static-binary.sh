@@ -4,6 +4,7 @@
 # serves the page with the right content types.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. scripts/lib/announced-port.sh
 
 swift build -c release --static-swift-stdlib --product parley
 binary="$(swift build -c release --static-swift-stdlib --show-bin-path)/parley"
@@ -18,13 +19,7 @@ server=
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 (cd "$work" && exec env -i PATH=/usr/bin:/bin ./parley serve --port 0 >server.log 2>&1) &
 server=$!
-port=
-for _ in $(seq 1 100); do
-  port=$(sed -n 's|.*open http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$work/server.log" | head -1 || true)
-  [ -n "$port" ] && break
-  sleep 0.1
-done
-[ -n "$port" ] || { cat "$work/server.log"; echo "check-static-binary: the copied binary did not start" >&2; exit 1; }
+port=$(announced_port "$work/server.log")
 check() {
   local path=$1 type=$2 file=$3
   local got

@@ -5,8 +5,9 @@ import NIOCore
 
 /// Closes a connection whose first request (a page, an API call, or a WebSocket upgrade) has not
 /// arrived in full within a deadline, so a slowloris client that trickles header bytes holds
-/// nothing for long. hummingbird-websocket only starts its idle timer after deciding not to
-/// upgrade, so the upgrade phase needs this guard of its own.
+/// nothing for long. Hummingbird's idle timer starts only once a connection is known not to be
+/// a WebSocket upgrade, so the first request needs this guard of its own; ``UpgradeChannel``
+/// adds it to every connection and lifts it when the upgrade completes.
 final class RequestDeadlineHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
     static let name = "parley.request-deadline"

@@ -126,30 +126,11 @@ enum RawHTTP {
     {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket() failed") }
-        if let source {
-            var local = sockaddr_in()
-            local.sin_family = sa_family_t(AF_INET)
-            local.sin_addr.s_addr = inet_addr(source)
-            let bound = withUnsafePointer(to: &local) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
-            guard bound == 0 else {
-                _ = Glibc.close(fd)
-                throw TestFailure("cannot connect from \(source)")
-            }
+        if let source, withAddress(source, port: 0, { bind(fd, $0, $1) }) != 0 {
+            _ = Glibc.close(fd)
+            throw TestFailure("cannot connect from \(source)")
         }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard connected == 0 else {
+        guard withAddress("127.0.0.1", port: port, { connect(fd, $0, $1) }) == 0 else {
             _ = Glibc.close(fd)
             throw TestFailure("connect() failed")
         }
@@ -167,6 +148,21 @@ enum RawHTTP {
             received += buffer[..<count]
         }
         return Connection(response: String(decoding: received, as: UTF8.self), fd: fd)
+    }
+
+    /// Calls `body` (bind, connect) with the IPv4 socket address of `ip` and `port`.
+    private static func withAddress(
+        _ ip: String,
+        port: Int,
+        _ body: (UnsafePointer<sockaddr>, socklen_t) -> Int32
+    ) -> Int32 {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr(ip)
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
     }
 
     /// Whether `bytes` hold a whole response head, and the body its Content-Length announces.

@@ -38,11 +38,32 @@ public struct StoredRoom: Sendable, Equatable {
     public var messageCount: Int
     /// The id of the newest message ever stored in the room (0 when none).
     public var lastID: Int64
+    /// When the newest message still stored was written (milliseconds since 1970), if any.
+    public var lastMessageAt: Int64?
 
-    public init(name: RoomName, messageCount: Int, lastID: Int64) {
+    public init(name: RoomName, messageCount: Int, lastID: Int64, lastMessageAt: Int64? = nil) {
         self.name = name
         self.messageCount = messageCount
         self.lastID = lastID
+        self.lastMessageAt = lastMessageAt
+    }
+}
+
+/// A page of full-text search results in one room.
+public struct SearchPage: Sendable, Equatable {
+    /// The most results one page may hold, and the default.
+    public static let maxLimit = 50
+    public static let defaultLimit = 20
+
+    public var query: SearchQuery
+    /// Only matches with an id below this one (the next page of older matches).
+    public var before: Int64?
+    public var limit: Int
+
+    public init(query: SearchQuery, before: Int64? = nil, limit: Int = SearchPage.defaultLimit) {
+        self.query = query
+        self.before = before
+        self.limit = limit
     }
 }
 
@@ -60,4 +81,8 @@ public protocol MessageStore: Sendable {
 
     /// Every room that has ever stored a message.
     func rooms() async throws -> [StoredRoom]
+
+    /// The newest messages of `room` that match the page's query, oldest first; `truncated` says
+    /// that older matches remain.
+    func search(in room: RoomName, _ page: SearchPage) async throws -> HistorySlice
 }

@@ -175,12 +175,42 @@ public final class SQLiteMessageStore: MessageStore {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT name, last_id, (SELECT count(*) FROM messages WHERE room = rooms.name)
+                    SELECT name, last_id, (SELECT count(*) FROM messages WHERE room = rooms.name),
+                        (SELECT created_at FROM messages WHERE room = rooms.name ORDER BY id DESC LIMIT 1)
                     FROM rooms ORDER BY name
                     """
             ).map { row in
-                StoredRoom(name: RoomName(trusted: row[0]), messageCount: row[2], lastID: row[1])
+                StoredRoom(name: RoomName(trusted: row[0]), messageCount: row[2], lastID: row[1], lastMessageAt: row[3])
             }
+        }
+    }
+
+    public func search(in room: RoomName, _ page: SearchPage) async throws -> HistorySlice {
+        try await pool.read { db in
+            // The FTS index is matched first (it knows no rooms), then narrowed to the room; one
+            // row more than asked tells whether older matches remain.
+            let rows = try Row.fetchAll(
+                db.cachedStatement(
+                    sql: """
+                        SELECT id, nick, text, created_at, mid FROM messages
+                        WHERE room = ? AND id < ?
+                          AND seq IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?)
+                        ORDER BY id DESC LIMIT ?
+                        """
+                ),
+                arguments: [room.value, page.before ?? Int64.max, page.query.fts5, page.limit + 1]
+            )
+            var messages = rows.map { row in
+                ChatMessage(room: room, id: row[0], nick: row[1], text: row[2], createdAt: row[3], mid: row[4])
+            }
+            let truncated = messages.count > page.limit
+            if truncated { messages.removeLast() }
+            let roomLastID =
+                try Int64.fetchOne(
+                    db.cachedStatement(sql: "SELECT last_id FROM rooms WHERE name = ?"),
+                    arguments: [room.value]
+                ) ?? 0
+            return HistorySlice(messages: messages.reversed(), truncated: truncated, roomLastID: roomLastID)
         }
     }
 }

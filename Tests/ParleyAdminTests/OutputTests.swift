@@ -1,4 +1,5 @@
 import ParleyAdmin
+import ParleyCore
 import ParleyStore
 import Testing
 

@@ -105,6 +105,15 @@ public struct ChatSession: Sendable {
         case .history(let room, let page):
             let slice = try await readHistory(room, page)
             outbox.send(ServerEvent.history(room: room, slice: slice, ref: ref))
+        case .search(let room, let page):
+            let slice: HistorySlice
+            do {
+                slice = try await chat.store.search(in: room, page)
+            } catch {
+                chat.logger.warning("Searching \(room.value) failed: \(error)")
+                throw ChatError(.unavailable, "Search is not available right now; try again shortly.")
+            }
+            outbox.send(ServerEvent.searchResults(room: room, query: page.query.text, slice: slice, ref: ref))
         case .ping:
             outbox.send(ServerEvent.pong(ref: ref))
         }

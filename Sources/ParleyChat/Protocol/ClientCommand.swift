@@ -8,6 +8,7 @@ public enum ClientCommand: Equatable, Sendable {
     case say(room: RoomName, text: MessageText, mid: String?)
     case leave(room: RoomName)
     case history(room: RoomName, page: HistoryPage)
+    case search(room: RoomName, page: SearchPage)
     case ping
 }
 
@@ -56,7 +57,7 @@ extension ClientCommand {
 /// reported by name and the `ref` can still be echoed.
 struct RawCommand: Decodable, Equatable {
     enum Key: String, CodingKey {
-        case type, ref, room, nick, since, text, before, after, limit, mid, resume
+        case type, ref, room, nick, since, text, before, after, limit, mid, resume, query
     }
 
     var type: String?
@@ -70,6 +71,7 @@ struct RawCommand: Decodable, Equatable {
     var limit: Int?
     var mid: String?
     var resume: String?
+    var query: String?
     var refProblem: String?
     var fieldProblem: String?
 
@@ -96,6 +98,7 @@ struct RawCommand: Decodable, Equatable {
         limit = decodeField(container, .limit, as: Int.self, kind: "an integer")
         mid = decodeField(container, .mid, as: String.self, kind: "a string")
         resume = decodeField(container, .resume, as: String.self, kind: "a string")
+        query = decodeField(container, .query, as: String.self, kind: "a string")
     }
 
     private mutating func decodeField<T: Decodable>(
@@ -163,10 +166,13 @@ struct RawCommand: Decodable, Equatable {
         case "history":
             let room = try requireRoom()
             return .history(room: room, page: try HistoryPage.requested(before: before, after: after, limit: limit))
+        case "search":
+            let room = try requireRoom()
+            return .search(room: room, page: try SearchPage.requested(query: query, before: before, limit: limit))
         case "ping":
             return .ping
         default:
-            throw ChatError.badRequest("Unknown command type. Known types: join, say, leave, history, ping.")
+            throw ChatError.badRequest("Unknown command type. Known types: join, say, leave, history, search, ping.")
         }
     }
 
@@ -199,4 +205,28 @@ extension HistoryPage {
             throw ChatError.badRequest("A history request takes \"before\" or \"after\", not both.")
         }
     }
+}
+
+extension SearchPage {
+    /// The page a search asks for, by the rules of protocol v1 (the WebSocket `search` command and
+    /// `GET /api/rooms/{room}/search` alike): the newest `limit` matches (1-50, default 20) of
+    /// `query`, in the syntax of `parley history --grep`, optionally before an id.
+    public static func requested(query: String?, before: Int64?, limit: Int?) throws(ChatError) -> SearchPage {
+        guard let query else { throw ChatError.badRequest("A search needs a \"query\".") }
+        guard query.unicodeScalars.count <= maxQueryLength else {
+            throw ChatError.badRequest("A search query may have at most \(maxQueryLength) characters.")
+        }
+        guard let parsed = SearchQuery(query) else {
+            throw ChatError.badRequest("A search query needs at least one word (letters or digits).")
+        }
+        let limit = limit ?? defaultLimit
+        guard (1...maxLimit).contains(limit) else {
+            throw ChatError.badRequest("limit must be between 1 and \(maxLimit).")
+        }
+        if let before, before < 0 { throw ChatError.badRequest("before must be 0 or more.") }
+        return SearchPage(query: parsed, before: before, limit: limit)
+    }
+
+    /// The longest query, in Unicode scalars: longer ones are not searches people type.
+    public static let maxQueryLength = 200
 }

@@ -50,6 +50,7 @@ enum FlatCommandScanner {
                     case "text": raw.text = value
                     case "mid": raw.mid = value
                     case "resume": raw.resume = value
+                    case "query": raw.query = value
                     case "since", "before", "after", "limit": return nil  // mistyped: let JSONDecoder word it
                     default: break
                     }
@@ -62,7 +63,7 @@ enum FlatCommandScanner {
                     case "limit":
                         guard let limit = Int(exactly: value) else { return nil }
                         raw.limit = limit
-                    case "type", "ref", "room", "nick", "text", "mid", "resume": return nil
+                    case "type", "ref", "room", "nick", "text", "mid", "resume", "query": return nil
                     default: break
                     }
                 }

@@ -31,11 +31,47 @@ public enum ServerEvent {
         json.beginObject()
         json.field("type", "history")
         json.field("room", room.value)
+        writePage(slice, ref: ref, into: &json)
+        return json.buffer
+    }
+
+    /// The answer to a `search`: matching messages, oldest first; `truncated` when older matches
+    /// remain (ask again with `before` the first id).
+    public static func searchResults(room: RoomName, query: String, slice: HistorySlice, ref: String?) -> ByteBuffer {
+        var json = JSONWriter(capacity: 96 + slice.messages.count * 128)
+        json.beginObject()
+        json.field("type", "search")
+        json.field("room", room.value)
+        json.field("query", query)
+        writePage(slice, ref: ref, into: &json)
+        return json.buffer
+    }
+
+    /// The end of a `history` or `search` event: its messages, `truncated` and `ref`.
+    private static func writePage(_ slice: HistorySlice, ref: String?, into json: inout JSONWriter) {
         json.beginArray("messages")
         for message in slice.messages { writeMessage(message, into: &json) }
         json.endArray()
         json.field("truncated", slice.truncated)
         json.optionalField("ref", ref)
+        json.endObject()
+    }
+
+    /// The room directory of `GET /api/rooms`: `{"rooms":[{"name","members","messages",
+    /// "last_message_at"?}]}`, in the order given.
+    public static func roomDirectory(_ rooms: [RoomListing]) -> ByteBuffer {
+        var json = JSONWriter(capacity: 16 + rooms.count * 96)
+        json.beginObject()
+        json.beginArray("rooms")
+        for room in rooms {
+            json.beginObject()
+            json.field("name", room.name.value)
+            json.field("members", Int64(room.members))
+            json.field("messages", Int64(room.messages))
+            if let last = room.lastMessageAt { json.timestampField("last_message_at", milliseconds: last) }
+            json.endObject()
+        }
+        json.endArray()
         json.endObject()
         return json.buffer
     }
@@ -120,5 +156,20 @@ public enum ServerEvent {
         json.timestampField("ts", milliseconds: message.createdAt)
         if let mid = message.mid { json.field("mid", mid) }
         json.endObject()
+    }
+}
+
+/// One room as the directory lists it: who is there now, how much it holds, when it last spoke.
+public struct RoomListing: Sendable, Equatable {
+    public var name: RoomName
+    public var members: Int
+    public var messages: Int
+    public var lastMessageAt: Int64?
+
+    public init(name: RoomName, members: Int, messages: Int, lastMessageAt: Int64?) {
+        self.name = name
+        self.members = members
+        self.messages = messages
+        self.lastMessageAt = lastMessageAt
     }
 }

@@ -3,7 +3,7 @@ import NIOCore
 import ParleyChat
 import ParleyCore
 
-/// The JSON API: health, rooms, and pages of history.
+/// The JSON API: health, the room directory, pages of history, and search.
 struct APIRoutes: Sendable {
     let chat: ChatService
 
@@ -37,10 +37,13 @@ struct APIRoutes: Sendable {
         router.get("/api/rooms/{room}/messages") { request, context in
             try await self.messages(request, context: context)
         }
+        router.get("/api/rooms/{room}/search") { request, context in
+            try await self.search(request, context: context)
+        }
     }
 
-    /// `{"rooms":[{"name":"general","members":2,"messages":130}]}`, rooms sorted by name: every
-    /// room with stored messages or current members.
+    /// `{"rooms":[{"name":"general","members":2,"messages":130,"last_message_at":"…"}]}`, sorted
+    /// by name: every room with stored messages or current members.
     private func rooms() async throws -> Response {
         let stored: [StoredRoom]
         do {
@@ -51,18 +54,25 @@ struct APIRoutes: Sendable {
                 ChatError(.unavailable, "The message store cannot be read right now.")
             )
         }
-        let members = await chat.hub.memberCounts()
-        var counts: [RoomName: (members: Int, messages: Int)] = [:]
-        for room in stored { counts[room.name] = (0, room.messageCount) }
-        for (room, count) in members { counts[room, default: (0, 0)].members = count }
-        var body = "{\"rooms\":["
-        for (index, (room, count)) in counts.sorted(by: { $0.key < $1.key }).enumerated() {
-            if index > 0 { body += "," }
-            body +=
-                "{\"name\":\(ServerEvent.jsonString(room.value)),\"members\":\(count.members),\"messages\":\(count.messages)}"
+        var listings: [RoomName: RoomListing] = [:]
+        for room in stored {
+            listings[room.name] = RoomListing(
+                name: room.name,
+                members: 0,
+                messages: room.messageCount,
+                lastMessageAt: room.lastMessageAt
+            )
         }
-        body += "]}"
-        return Self.json(.ok, body)
+        for (room, count) in await chat.hub.memberCounts() {
+            listings[room, default: RoomListing(name: room, members: 0, messages: 0, lastMessageAt: nil)].members =
+                count
+        }
+        let sorted = listings.values.sorted { $0.name < $1.name }
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ServerEvent.roomDirectory(sorted))
+        )
     }
 
     /// A page of a room's history: the same object as the WebSocket `history` event.
@@ -70,12 +80,7 @@ struct APIRoutes: Sendable {
         guard let rawRoom = context.parameters.get("room"), let room = RoomName(rawRoom) else {
             return Self.error(.badRequest, ChatError.invalidRoomName)
         }
-        let query = request.uri.queryParameters
-        func integer(_ name: String) throws(ChatError) -> Int64? {
-            guard let raw = query[name[...]] else { return nil }
-            guard let value = Int64(raw) else { throw ChatError.badRequest("\(name) must be a whole number.") }
-            return value
-        }
+        let integer = Self.wholeNumbers(in: request)
         let page: HistoryPage
         do throws(ChatError) {
             let limit = try integer("limit").map { Int(clamping: $0) }
@@ -92,6 +97,47 @@ struct APIRoutes: Sendable {
             )
         } catch {
             return Self.error(.serviceUnavailable, ChatError(.unavailable, "History cannot be read right now."))
+        }
+    }
+
+    /// Full-text search in one room: `?q=` in the syntax of `parley history --grep`, with
+    /// `before` and `limit` (1-50) to page back; the same object as the WebSocket `search` event.
+    private func search<Context: RequestContext>(_ request: Request, context: Context) async throws -> Response {
+        guard let rawRoom = context.parameters.get("room"), let room = RoomName(rawRoom) else {
+            return Self.error(.badRequest, ChatError.invalidRoomName)
+        }
+        let integer = Self.wholeNumbers(in: request)
+        let page: SearchPage
+        do throws(ChatError) {
+            page = try SearchPage.requested(
+                query: request.uri.queryParameters["q"].map(String.init),
+                before: try integer("before"),
+                limit: try integer("limit").map { Int(clamping: $0) }
+            )
+        } catch {
+            return Self.error(.badRequest, error)
+        }
+        do {
+            let slice = try await chat.store.search(in: room, page)
+            return Response(
+                status: .ok,
+                headers: [.contentType: "application/json"],
+                body: ResponseBody(
+                    byteBuffer: ServerEvent.searchResults(room: room, query: page.query.text, slice: slice, ref: nil)
+                )
+            )
+        } catch {
+            return Self.error(.serviceUnavailable, ChatError(.unavailable, "Search is not available right now."))
+        }
+    }
+
+    /// Reads whole-number query parameters, refusing one that is present but not a number.
+    private static func wholeNumbers(in request: Request) -> (String) throws(ChatError) -> Int64? {
+        let query = request.uri.queryParameters
+        return { name throws(ChatError) in
+            guard let raw = query[name[...]] else { return nil }
+            guard let value = Int64(raw) else { throw ChatError.badRequest("\(name) must be a whole number.") }
+            return value
         }
     }
 

@@ -1,49 +1,46 @@
 // Parley's chat page: pick a nick, join rooms, chat; survive drops and server restarts without
-// losing or doubling a message. See docs/PROTOCOL.md for the messages exchanged here.
+// losing or doubling a message. This file wires the pieces in js/ together: sign-in, the room
+// list, and the server's events. See docs/PROTOCOL.md for the messages exchanged here.
 
+import { Composer, textLength } from "./js/composer.js";
 import { Connection, Disconnected } from "./js/connection.js";
+import { showDirectory } from "./js/directory.js";
+import { askForNotificationsOnce, notifyMention } from "./js/notify.js";
 import { element } from "./js/render.js";
 import { Room } from "./js/room.js";
+import { Search } from "./js/search.js";
+import { Sender } from "./js/sender.js";
+import { storage } from "./js/storage.js";
+import { mentionPattern } from "./js/text.js";
 
 const $ = (id) => document.getElementById(id);
-const storage = {
-  get nick() {
-    return localStorage.getItem("parley.nick") || "";
-  },
-  set nick(value) {
-    localStorage.setItem("parley.nick", value);
-  },
-  get rooms() {
-    try {
-      const rooms = JSON.parse(localStorage.getItem("parley.rooms") || "[]");
-      return Array.isArray(rooms) ? rooms.filter((room) => typeof room === "string") : [];
-    } catch {
-      return [];
-    }
-  },
-  set rooms(value) {
-    localStorage.setItem("parley.rooms", JSON.stringify(value));
-  },
-  // The session token lets a reconnect (or a reload) take the nick and rooms back without the
-  // others seeing a leave and a join. Per tab (sessionStorage): two tabs are two sessions.
-  get session() {
-    return sessionStorage.getItem("parley.session") || "";
-  },
-  set session(value) {
-    if (value) sessionStorage.setItem("parley.session", value);
-    else sessionStorage.removeItem("parley.session");
-  },
-};
+const maxNickLength = 32;
+const maxRoomLength = 64;
 
 const connection = new Connection(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
 const rooms = new Map(); // room name -> Room, in the order of the room list
-let nick = "";
+/** Who reads: shared with every Room, which renders mentions of this nick. */
+const viewer = { nick: "", mentionPattern: null };
 let signedIn = false; // the server has accepted the nick at least once
 // A sign-in is wanted (the form was sent, or a remembered nick is being used). Cleared when the
 // server refuses the nick, so that a reconnect does not retry it and pull the focus away from a
 // user who is typing another one.
 let signInWanted = false;
 let active = null; // the Room in view
+
+const sender = new Sender(connection, {
+  held: () => showNotice("Sending more slowly: the server takes a few messages a second. Yours go out in order.", "quiet"),
+});
+const composer = new Composer({ form: $("composer"), field: $("text"), counter: $("text-counter") }, say);
+const search = new Search(
+  { form: $("search-form"), field: $("search"), panel: $("search-panel") },
+  { room: () => active, request: (command) => connection.request(command), jump },
+);
+
+function setNick(nick) {
+  viewer.nick = nick;
+  viewer.mentionPattern = mentionPattern(nick);
+}
 
 // --- room list and switching
 
@@ -68,6 +65,11 @@ function renderRoomList() {
       tab.type = "button";
       tab.dataset.room = room.name;
       tab.append(element("span", "room-name", `#${room.name}`));
+      if (room.mentions) {
+        const badge = element("span", "mention-count", `@${room.mentions}`);
+        badge.setAttribute("aria-label", `${room.mentions} mentioning you`);
+        tab.append(badge);
+      }
       if (room.unread) {
         const badge = element("span", "unread", String(room.unread));
         badge.setAttribute("aria-label", `${room.unread} unread`);
@@ -85,29 +87,37 @@ function renderRoomList() {
     }),
   );
   const unread = [...rooms.values()].reduce((sum, room) => sum + room.unread, 0);
-  document.title = unread ? `(${unread}) Parley` : "Parley";
+  const mentioned = [...rooms.values()].some((room) => room.mentions);
+  document.title = unread ? `(${mentioned ? "@" : ""}${unread}) Parley` : "Parley";
 }
 
 function renderMembers() {
   const members = active ? active.sortedMembers() : [];
   $("member-count").textContent = String(members.length);
   $("members").replaceChildren(
-    ...members.map((member) => element("li", member.toLowerCase() === nick.toLowerCase() ? "me" : "", member)),
+    ...members.map((member) => element("li", member.toLowerCase() === viewer.nick.toLowerCase() ? "me" : "", member)),
   );
+}
+
+/** The user looks at `room` now: what it shows is read. */
+function markSeen(room, options) {
+  storage.setLastRead(room.name, room.seen(options));
 }
 
 function activate(room) {
   if (active && active !== room) {
-    active.draft = $("text").value;
+    active.draft = composer.value;
     active.show(false);
   }
   active = room;
+  search.close();
   $("no-room").hidden = room !== null;
   $("composer").hidden = room === null;
   if (room) {
     room.show(true);
+    markSeen(room, { divider: true });
     $("room-title").textContent = `#${room.name}`;
-    $("text").value = room.draft;
+    composer.value = room.draft;
     if (roomFromHash().toLowerCase() !== room.name) {
       history.replaceState(null, "", `#${encodeURIComponent(room.name)}`);
     }
@@ -115,9 +125,22 @@ function activate(room) {
   } else {
     $("room-title").textContent = "";
     history.replaceState(null, "", location.pathname);
+    showDirectory($("directory-empty"), { pick: openRoom, joined: new Set(rooms.keys()) });
   }
+  $("search-form").hidden = room === null;
   renderRoomList();
   renderMembers();
+}
+
+/** A room name the server could take, or null after saying why not (nothing is cut short). */
+function checkedRoomName(raw, complain) {
+  const name = raw.trim().replace(/^#/, "");
+  if (!name) return null;
+  if (textLength(name) > maxRoomLength) {
+    complain(`A room name may have at most ${maxRoomLength} characters.`);
+    return null;
+  }
+  return name;
 }
 
 /** The room the user asked for: shown at once, joined now or as soon as the connection is up. */
@@ -125,7 +148,8 @@ function openRoom(name) {
   const key = name.toLowerCase();
   let room = rooms.get(key);
   if (!room) {
-    room = new Room(key, { older: loadOlder, retry, discard });
+    room = new Room(key, viewer, { older: (room) => loadOlder(room), retry, discard });
+    room.readUpTo = storage.lastRead(key);
     rooms.set(key, room);
     $("rooms").append(room.section);
     saveRooms();
@@ -155,7 +179,7 @@ async function leaveRoom(room) {
 
 async function join(room) {
   const rejoin = room.joinedOnce;
-  const command = { type: "join", room: room.name, nick };
+  const command = { type: "join", room: room.name, nick: viewer.nick };
   if (rejoin) command.since = room.lastId; // exactly what was missed while away
   if (storage.session) command.resume = storage.session;
   // The `history` event follows `joined` without a `ref`; onEvent hands it over through this.
@@ -170,7 +194,8 @@ async function join(room) {
     if (room === active) renderMembers();
     const page = await history;
     if (!page) return; // the connection dropped in between: the next one rejoins
-    const added = room.add(page.messages, nick);
+    const added = room.add(page.messages);
+    room.loaded();
     if (rejoin) {
       noteUnread(room, added);
       // A backlog of more than one page is read to the end before anything unsent is resent,
@@ -179,14 +204,15 @@ async function join(room) {
       let truncated = page.truncated;
       while (truncated) {
         const next = await connection.request({ type: "history", room: room.name, after: room.lastId, limit: 200 });
-        noteUnread(room, room.add(next.messages, nick));
+        noteUnread(room, room.add(next.messages));
         truncated = next.truncated;
       }
     } else {
       room.setHasOlder(page.truncated);
+      if (room === active && !document.hidden) markSeen(room, { divider: true });
     }
     room.live = true;
-    for (const outgoing of room.unsent()) sendOutgoing(room, outgoing);
+    for (const outgoing of room.unsent()) sender.send(room, outgoing);
   } catch (error) {
     if (error instanceof Disconnected) return; // rejoined on the next connection
     joinFailed(room, error);
@@ -200,8 +226,8 @@ function joinFailed(room, error) {
     if (error.code === "invalid_room") forget(room);
     showLogin(error.message);
   } else if (error.code === "nick_taken") {
-    // Our previous connection still holds the nick (and this tab has no session token to take
-    // it back with) until the server notices it is gone.
+    // Our previous connection still holds the nick (and there is no session token to take it
+    // back with) until the server notices it is gone.
     setStatusNote("your nick is still held by the previous connection");
     connection.drop();
   } else {
@@ -223,17 +249,26 @@ function joinAll() {
   }
 }
 
-async function loadOlder(room) {
+async function loadOlder(room, limit = 50) {
   if (room.loadingOlder || !room.oldestId) return;
   room.loadingOlder = true;
   try {
-    const page = await connection.request({ type: "history", room: room.name, before: room.oldestId, limit: 50 });
-    room.addOlder(page.messages, page.truncated, nick);
+    const page = await connection.request({ type: "history", room: room.name, before: room.oldestId, limit });
+    room.addOlder(page.messages, page.truncated);
   } catch (error) {
     showNotice(`Could not load older messages: ${error.message}`);
   } finally {
     room.loadingOlder = false;
   }
+}
+
+/** Shows message `id` of `room` in its conversation, reading older pages until it is there. */
+async function jump(room, id) {
+  if (room !== active) activate(room);
+  for (let pages = 0; !room.nodes.has(id) && room.oldestId > id && room.hasOlder && pages < 25; pages += 1) {
+    await loadOlder(room, Math.min(200, room.oldestId - id + 10));
+  }
+  if (!room.reveal(id)) showNotice("That message is no longer in the room's history.");
 }
 
 function renameRoom(room, name) {
@@ -247,34 +282,31 @@ function renameRoom(room, name) {
 }
 
 function say(text) {
-  if (!active || !text.trim()) return;
+  if (!active) return;
+  askForNotificationsOnce();
   const outgoing = active.queue(text);
-  if (active.live) sendOutgoing(active, outgoing);
-}
-
-async function sendOutgoing(room, outgoing) {
-  room.mark(outgoing, "sent");
-  try {
-    await connection.request({ type: "say", room: room.name, text: outgoing.text, mid: outgoing.mid });
-    room.remove(outgoing); // usually gone already: the `message` event comes before the `ack`
-  } catch (error) {
-    if (error instanceof Disconnected) return; // connectionLost() marked it; the rejoin decides
-    room.mark(outgoing, "failed", error.message);
-  }
+  if (active.live) sender.send(active, outgoing);
 }
 
 function retry(room, outgoing) {
   room.mark(outgoing, "queued");
-  if (room.live) sendOutgoing(room, outgoing);
+  if (room.live) sender.send(room, outgoing);
 }
 
 function discard(room, outgoing) {
   room.remove(outgoing);
 }
 
-function noteUnread(room, count) {
-  if (!count || (room === active && !document.hidden)) return;
-  room.unread += count;
+/** Counts what arrived unseen; notifies of mentions that arrive live while the page is hidden. */
+function noteUnread(room, added, { live = false } = {}) {
+  if (!added.count) return;
+  if (room === active && !document.hidden) {
+    markSeen(room);
+    return;
+  }
+  room.unread += added.count;
+  room.mentions += added.mentioning.length;
+  if (live) for (const message of added.mentioning) notifyMention(room.name, message, openRoom);
   renderRoomList();
 }
 
@@ -288,7 +320,7 @@ function onEvent(event) {
       }
       break;
     case "message":
-      if (room) noteUnread(room, room.add([event], nick));
+      if (room) noteUnread(room, room.add([event]), { live: room.live });
       break;
     case "presence":
       if (!room) break;
@@ -306,16 +338,20 @@ function onEvent(event) {
 
 function signIn(acceptedNick) {
   signedIn = true;
-  nick = acceptedNick;
+  setNick(acceptedNick);
   storage.nick = acceptedNick;
   connection.markHealthy();
   $("login").hidden = true;
   $("chat").hidden = false;
   $("me").textContent = acceptedNick;
   $("session").hidden = false;
+  // The chat was hidden until now, so the message box could not take the focus before.
+  if (active) $("text").focus();
 }
 
+/** The login form, alone: never over a half-built conversation. */
 function showLogin(message) {
+  $("chat").hidden = true;
   $("login").hidden = false;
   $("login-error").textContent = message;
   $("nick").focus();
@@ -331,6 +367,7 @@ let countdown = null;
 function renderState({ state, retryAt }) {
   const status = $("status");
   status.dataset.state = state;
+  document.body.dataset.connection = state;
   clearInterval(countdown);
   const labels = {
     idle: "offline",
@@ -338,7 +375,13 @@ function renderState({ state, retryAt }) {
     online: "online",
     replaced: "signed in from another tab or device",
   };
-  $("reconnect-now").hidden = state !== "waiting" && state !== "replaced";
+  const button = $("reconnect-now");
+  button.hidden = state !== "waiting" && state !== "replaced";
+  button.textContent = state === "replaced" ? "use here" : "reconnect now";
+  $("text").placeholder =
+    state === "online" || state === "idle"
+      ? "Message (Enter sends, Shift+Enter for a new line)"
+      : "Offline: what you write is sent when the connection is back";
   if (state !== "waiting") {
     status.textContent = labels[state];
     return;
@@ -351,9 +394,11 @@ function renderState({ state, retryAt }) {
   countdown = setInterval(tick, 1000);
 }
 
-function showNotice(text) {
+/** A line above the composer for a few seconds; `quiet` for news that is not an error. */
+function showNotice(text, tone = "error") {
   const notice = $("notice");
   notice.textContent = text;
+  notice.dataset.tone = tone;
   notice.hidden = false;
   clearTimeout(showNotice.timer);
   showNotice.timer = setTimeout(() => (notice.hidden = true), 8000);
@@ -378,10 +423,16 @@ connection.addEventListener("close", () => {
 
 $("login").addEventListener("submit", (event) => {
   event.preventDefault();
-  nick = $("nick").value.trim();
-  const name = $("login-room").value.trim().replace(/^#/, "");
+  const nick = $("nick").value.trim();
+  if (textLength(nick) > maxNickLength) {
+    $("login-error").textContent = `A nick may have at most ${maxNickLength} characters.`;
+    return;
+  }
+  const name = checkedRoomName($("login-room").value, (problem) => ($("login-error").textContent = problem));
   if (!nick || !name) return;
   $("login-error").textContent = "";
+  askForNotificationsOnce();
+  setNick(nick);
   signInWanted = true;
   openRoom(name);
   if (connection.state === "online") joinAll();
@@ -390,23 +441,28 @@ $("login").addEventListener("submit", (event) => {
 
 $("join-form").addEventListener("submit", (event) => {
   event.preventDefault();
-  const name = $("join-room").value.trim().replace(/^#/, "");
+  const name = checkedRoomName($("join-room").value, showNotice);
   if (!name) return;
   $("join-room").value = "";
+  $("directory").hidden = true;
   openRoom(name);
 });
 
-$("composer").addEventListener("submit", (event) => {
-  event.preventDefault();
-  say($("text").value);
-  $("text").value = "";
+// The directory opens under the join field while it has the focus.
+$("join-room").addEventListener("focus", () => {
+  $("directory").hidden = false;
+  showDirectory($("directory").querySelector(".directory-content"), {
+    pick: (name) => {
+      $("directory").hidden = true;
+      $("join-room").value = "";
+      openRoom(name);
+    },
+    joined: new Set(rooms.keys()),
+  });
 });
-
-$("text").addEventListener("keydown", (event) => {
-  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-    event.preventDefault();
-    $("composer").requestSubmit();
-  }
+$("join-room").addEventListener("blur", () => ($("directory").hidden = true));
+$("join-room").addEventListener("keydown", (event) => {
+  if (event.key === "Escape") $("directory").hidden = true;
 });
 
 $("reconnect-now").addEventListener("click", () => connection.reconnectNow());
@@ -415,26 +471,26 @@ $("sign-out").addEventListener("click", async () => {
   // Leaving every room first ends the session on the server at once, so the nick is free
   // for whoever wants it instead of being held for a reconnect that will not come.
   await Promise.allSettled([...rooms.keys()].map((room) => connection.request({ type: "leave", room })));
-  localStorage.removeItem("parley.nick");
-  localStorage.removeItem("parley.rooms");
-  storage.session = "";
+  storage.clear();
   location.hash = "";
   location.reload();
 });
 
 window.addEventListener("hashchange", () => {
   const name = roomFromHash();
-  if (name && signedIn) openRoom(name);
+  if (name && signedIn && textLength(name) <= maxRoomLength) openRoom(name);
 });
 
 document.addEventListener("visibilitychange", () => {
-  if (!document.hidden && active && active.unread) {
+  if (!document.hidden && active && (active.unread || active.mentions)) {
+    markSeen(active, { divider: true });
     active.unread = 0;
+    active.mentions = 0;
     renderRoomList();
   }
 });
 
-// --- start: a remembered nick goes straight back into its rooms
+// --- start: a remembered nick goes straight back into its rooms, as the same session
 
 renderState({ state: "idle" });
 // On a phone the member list starts folded, leaving the screen to the conversation.
@@ -443,10 +499,10 @@ const hashRoom = roomFromHash();
 $("nick").value = storage.nick;
 $("login-room").value = hashRoom || "general";
 if (storage.nick) {
-  nick = storage.nick;
+  setNick(storage.nick);
   signInWanted = true;
-  const names = storage.rooms;
-  if (hashRoom && !names.includes(hashRoom.toLowerCase())) names.push(hashRoom);
+  const names = storage.rooms.filter((name) => textLength(name) <= maxRoomLength);
+  if (hashRoom && textLength(hashRoom) <= maxRoomLength && !names.includes(hashRoom.toLowerCase())) names.push(hashRoom);
   if (names.length) {
     $("login").hidden = true;
     $("chat").hidden = false;
@@ -455,4 +511,4 @@ if (storage.nick) {
     connection.start();
   }
 }
-if (!signedIn) $("nick").focus();
+if (!signedIn && !$("login").hidden) $("nick").focus();

@@ -35,6 +35,12 @@ extension TestClient.Response {
             #expect(style.headers[.contentType] == "text/css; charset=utf-8")
             #expect(try await Self.get(server, "/%69ndex.html").status == .ok)  // percent-encoded "i"
             #expect(try await Self.get(server, "/no-such-file.js").status == .notFound)
+            // The icon, also where browsers look for it without being told.
+            for path in ["/favicon.svg", "/favicon.ico"] {
+                let icon = try await Self.get(server, path)
+                #expect(icon.status == .ok, "\(path)")
+                #expect(icon.headers[.contentType] == "image/svg+xml", "\(path)")
+            }
         }
     }
 

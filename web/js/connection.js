@@ -15,6 +15,8 @@ export class ServerError extends Error {
   constructor(event) {
     super(event.message);
     this.code = event.code;
+    // For `rate_limited`: how long to wait before the same command is accepted.
+    this.retryAfter = event.retry_after_ms;
   }
 }
 

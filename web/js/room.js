@@ -1,9 +1,12 @@
 // One joined room: its messages (deduplicated and kept in id order, whatever order they arrive
 // in), its members, the user's unsent messages, and the part of the page that shows them.
 
-import { element, messageElement } from "./render.js";
+import { dayLabel, element, messageElement } from "./render.js";
+import { mentions } from "./text.js";
 
 const nearBottom = 40; // px: closer than this to the end counts as "reading the newest"
+// Messages from one nick closer together than this, on the same day, share one name and time.
+const groupingWindow = 5 * 60 * 1000;
 
 /** A random message id (`mid`): a resend with the same one is never stored twice. */
 function newMessageID() {
@@ -16,8 +19,9 @@ class Outgoing {
   constructor(text) {
     this.text = text;
     this.mid = newMessageID();
-    // queued: not sent yet; sent: waiting for the ack; unknown: sent on a connection that
-    // dropped, so it may or may not be stored; failed: the server refused it.
+    // queued: not sent yet; sent: waiting for the ack; held: the server asked to wait (rate
+    // limit) and it goes again by itself; unknown: sent on a connection that dropped, so it may
+    // or may not be stored; failed: the server refused it.
     this.state = "queued";
     this.node = null;
   }
@@ -26,10 +30,12 @@ class Outgoing {
 export class Room {
   /**
    * @param {string} name the room's name as the server spells it (case-folded)
+   * @param {object} viewer who reads: `nick` and `mentionPattern` (both change on sign-in)
    * @param {object} actions callbacks: older(room), retry(room, outgoing), discard(room, outgoing)
    */
-  constructor(name, actions) {
+  constructor(name, viewer, actions) {
     this.name = name;
+    this.viewer = viewer;
     this.actions = actions;
     this.nodes = new Map(); // message id -> <li>
     this.ids = []; // ascending
@@ -37,6 +43,8 @@ export class Room {
     this.joinedOnce = false;
     this.members = new Map(); // lowercased nick -> nick
     this.unread = 0;
+    this.mentions = 0; // of the unread, how many mention the user
+    this.readUpTo = 0; // the newest id the user has seen here (set from storage by the page)
     this.outgoing = [];
     this.draft = "";
     this.stick = true; // follow new messages until the user scrolls up
@@ -64,8 +72,10 @@ export class Room {
     this.olderButton.type = "button";
     this.olderButton.hidden = true;
     this.olderButton.addEventListener("click", () => this.actions.older(this));
-    this.empty = element("p", "empty", "No messages yet. Say hello!");
+    this.empty = element("p", "empty", "Loading messages…");
     this.list = element("ol", "messages");
+    this.divider = element("li", "divider", "New since you left");
+    this.divider.setAttribute("role", "separator");
     this.list.setAttribute("role", "log");
     this.list.setAttribute("aria-live", "polite");
     this.outbox = element("ol", "messages outgoing");
@@ -97,44 +107,102 @@ export class Room {
     this.section.hidden = !visible;
     if (visible) {
       this.unread = 0;
+      this.mentions = 0;
       if (this.stick) this.scrollToBottom();
     }
   }
 
   /**
-   * Adds messages, skipping ids already shown; returns how many were new and not the user's own.
+   * The user looks at the room: with `divider`, a line marks the first message from someone else
+   * they had not seen yet. Returns the id now read up to.
+   */
+  seen({ divider = false } = {}) {
+    if (divider) {
+      this.divider.remove();
+      const me = this.viewer.nick.toLowerCase();
+      const first = this.ids.find((id) => id > this.readUpTo && this.nodes.get(id).dataset.nick !== me);
+      if (first !== undefined && this.readUpTo > 0) this.list.insertBefore(this.divider, this.nodes.get(first));
+    }
+    this.readUpTo = Math.max(this.readUpTo, this.lastId);
+    return this.readUpTo;
+  }
+
+  /** Scrolls to a message and marks it for a moment (a search result shown in context). */
+  reveal(id) {
+    const node = this.nodes.get(id);
+    if (!node) return false;
+    node.scrollIntoView({ block: "center" });
+    this.stick = this.distanceFromBottom() < nearBottom;
+    node.classList.remove("found");
+    void node.offsetWidth; // restart the highlight if it is already running
+    node.classList.add("found");
+    return true;
+  }
+
+  /**
+   * Adds messages, skipping ids already shown. Returns the new messages that are not the user's
+   * own (`count`), and how many of those mention the user (`mentioning`, the messages).
    * A message carrying the `mid` of an unconfirmed one settles it.
    */
-  add(messages, myNick) {
-    let added = 0;
+  add(messages) {
+    const me = this.viewer.nick.toLowerCase();
+    const result = { count: 0, mentioning: [] };
     let addedBelow = false;
     for (const message of messages) {
       if (this.nodes.has(message.id)) continue;
-      const node = messageElement({ nick: message.nick, text: message.text, date: new Date(message.ts) });
+      const date = new Date(message.ts);
+      const node = messageElement({ nick: message.nick, text: message.text, date, mentionPattern: this.viewer.mentionPattern });
       node.dataset.id = message.id;
+      node.dataset.nick = message.nick.toLowerCase();
+      node.dataset.time = date.getTime();
       const index = this.insertionIndex(message.id);
       const next = this.ids[index];
       this.list.insertBefore(node, next === undefined ? null : this.nodes.get(next));
       this.ids.splice(index, 0, message.id);
       this.nodes.set(message.id, node);
+      this.restyle(index);
+      this.restyle(index + 1);
       if (next === undefined) addedBelow = true;
       if (message.mid) this.settle(message.mid);
-      if (message.nick.toLowerCase() !== myNick.toLowerCase()) added += 1;
+      if (message.nick.toLowerCase() !== me) {
+        result.count += 1;
+        if (mentions(message.text, this.viewer.mentionPattern)) result.mentioning.push(message);
+      }
     }
     this.empty.hidden = this.ids.length > 0 || this.outgoing.length > 0;
     if (addedBelow) {
       if (this.stick) this.scrollToBottom();
-      else if (added) this.newBelow.hidden = false;
+      else if (result.count) this.newBelow.hidden = false;
     }
-    return added;
+    return result;
+  }
+
+  /** Groups the message at `index` under its predecessor's name, or starts a new day there. */
+  restyle(index) {
+    const node = this.nodes.get(this.ids[index]);
+    if (!node) return;
+    const previous = index > 0 ? this.nodes.get(this.ids[index - 1]) : null;
+    const time = Number(node.dataset.time);
+    const day = dayLabel(new Date(time));
+    const newDay = !previous || dayLabel(new Date(Number(previous.dataset.time))) !== day;
+    if (newDay) node.dataset.day = day;
+    else delete node.dataset.day;
+    const continued =
+      !newDay && previous.dataset.nick === node.dataset.nick && time - Number(previous.dataset.time) < groupingWindow;
+    node.classList.toggle("continued", continued);
   }
 
   /** Adds a page of older messages without moving what the user is looking at. */
-  addOlder(messages, truncated, myNick) {
+  addOlder(messages, truncated) {
     const before = this.scroller.scrollHeight;
-    this.add(messages, myNick);
+    this.add(messages);
     this.scroller.scrollTop += this.scroller.scrollHeight - before;
     this.setHasOlder(truncated);
+  }
+
+  /** The join's history has arrived: an empty room now says so. */
+  loaded() {
+    this.empty.textContent = "No messages yet. Say hello!";
   }
 
   setHasOlder(hasOlder) {
@@ -173,11 +241,10 @@ export class Room {
 
   // --- the user's unconfirmed messages
 
-  /** Queues `text` and shows it as pending at the end of the conversation. */
+  /** Queues `text` and shows it as pending, under the user's nick, at the end of the conversation. */
   queue(text) {
     const outgoing = new Outgoing(text);
-    outgoing.node = messageElement({ nick: "", text, date: new Date() });
-    outgoing.node.querySelector(".nick").textContent = "you";
+    outgoing.node = messageElement({ nick: this.viewer.nick, text, date: new Date() });
     outgoing.status = element("span", "delivery");
     outgoing.node.append(outgoing.status);
     this.outgoing.push(outgoing);
@@ -195,6 +262,7 @@ export class Room {
     const labels = {
       queued: "waiting for the connection…",
       sent: "sending…",
+      held: "waiting to send…",
       unknown: "connection lost; checking…",
       failed: `not sent: ${reason}`,
     };
@@ -226,7 +294,10 @@ export class Room {
 
   /** After a drop: what was in flight may or may not have been stored. */
   connectionLost() {
-    for (const outgoing of this.outgoing) if (outgoing.state === "sent") this.mark(outgoing, "unknown");
+    for (const outgoing of this.outgoing) {
+      if (outgoing.state === "sent") this.mark(outgoing, "unknown");
+      else if (outgoing.state === "held") this.mark(outgoing, "queued");
+    }
   }
 
   /**
@@ -234,6 +305,6 @@ export class Room {
    * did not show. Resending those is safe: the server stores a `mid` only once.
    */
   unsent() {
-    return this.outgoing.filter((outgoing) => outgoing.state === "queued" || outgoing.state === "unknown");
+    return this.outgoing.filter((outgoing) => ["queued", "held", "unknown"].includes(outgoing.state));
   }
 }

@@ -77,6 +77,8 @@ struct StaticFiles: Sendable {
         }
         var relative = String(path.dropFirst())
         if relative.isEmpty { relative = "index.html" }
+        // Browsers, feed readers and bookmarks ask for /favicon.ico whatever the page declares.
+        if relative == "favicon.ico" && files[relative] == nil { relative = "favicon.svg" }
         guard let file = files[relative] else { return .failure(.notFound) }
         return .success(file)
     }

@@ -50,18 +50,24 @@ final class Browser: Sendable {
     }
 
     /// A new tab in a fresh browser context: its own cookies and localStorage, like another person.
-    func newPage(width: Int = 1000, height: Int = 700) async throws -> BrowserPage {
-        let context = try await devTools.call("Target.createBrowserContext")["browserContextId"]?.string
+    /// With `besides`, a further tab of that page's browser context instead: the same person.
+    func newPage(width: Int = 1000, height: Int = 700, besides: BrowserPage? = nil) async throws -> BrowserPage {
+        let context: String
+        if let besides {
+            context = besides.context
+        } else {
+            context = try await devTools.call("Target.createBrowserContext")["browserContextId"]?.string ?? ""
+        }
         let target = try await devTools.call(
             "Target.createTarget",
-            ["url": "about:blank", "browserContextId": context ?? ""]
+            ["url": "about:blank", "browserContextId": context]
         )["targetId"]?.string
         guard let target else { throw TestFailure("Chromium opened no tab") }
         let session = try await devTools.call("Target.attachToTarget", ["targetId": target, "flatten": true])[
             "sessionId"
         ]?.string
         guard let session else { throw TestFailure("could not attach to the tab") }
-        let page = BrowserPage(devTools: devTools, session: session)
+        let page = BrowserPage(devTools: devTools, session: session, context: context, target: target)
         try await page.call("Page.enable")
         try await page.call("Runtime.enable")
         try await page.call(
@@ -69,6 +75,11 @@ final class Browser: Sendable {
             ["width": width, "height": height, "deviceScaleFactor": 1, "mobile": false]
         )
         return page
+    }
+
+    /// Closes a tab, as a user closing it would.
+    func closeTab(_ page: BrowserPage) async throws {
+        try await devTools.call("Target.closeTarget", ["targetId": page.target])
     }
 
     func close() async {

@@ -4,6 +4,9 @@ import Foundation
 struct BrowserPage: Sendable {
     let devTools: DevTools
     let session: String
+    /// The browser context (one person's profile) and the tab.
+    let context: String
+    let target: String
 
     @discardableResult
     func call(_ method: String, _ parameters: [String: any Sendable] = [:]) async throws -> JSONValue {

@@ -320,7 +320,7 @@ import Testing
                     try await bob.next(ofType: "presence")
                         == Event(type: "presence", room: "general", nick: "alice", event: "join")
                 )
-                let token = try #require(try await alice.evaluate("sessionStorage.getItem('parley.session')").string)
+                let token = try #require(try await alice.evaluate("localStorage.getItem('parley.session')").string)
                 #expect(token.count == 32)
 
                 try await alice.evaluate("window.beforeReload = true")

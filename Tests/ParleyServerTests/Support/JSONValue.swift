@@ -45,6 +45,11 @@ enum JSONValue: Sendable, Equatable, Decodable {
         return nil
     }
 
+    var double: Double? {
+        if case .number(let value) = self { return value }
+        return nil
+    }
+
     var bool: Bool? {
         if case .bool(let value) = self { return value }
         return nil

@@ -63,7 +63,9 @@ final class TestServer: Sendable {
             host: "127.0.0.1",
             port: 0,
             databasePath: databasePath,
-            webRoot: webRoot,
+            // PARLEY_TEST_WEB_ROOT serves another copy of the page, e.g. an older one, to check
+            // that a new browser test fails on it.
+            webRoot: webRoot ?? ProcessInfo.processInfo.environment["PARLEY_TEST_WEB_ROOT"],
             chat: chat,
             admission: admission,
             maxMessageBytes: maxMessageBytes,

@@ -4,10 +4,10 @@
 
 import { Composer, textLength } from "./js/composer.js";
 import { Connection, Disconnected } from "./js/connection.js";
-import { showDirectory } from "./js/directory.js";
+import { attachDirectory, showDirectory } from "./js/directory.js";
 import { askForNotificationsOnce, notifyMention } from "./js/notify.js";
-import { element } from "./js/render.js";
 import { Room } from "./js/room.js";
+import { renderMemberList, renderRoomTabs } from "./js/roomlist.js";
 import { Search } from "./js/search.js";
 import { Sender } from "./js/sender.js";
 import { storage } from "./js/storage.js";
@@ -57,46 +57,11 @@ function saveRooms() {
 }
 
 function renderRoomList() {
-  const list = $("room-list");
-  list.replaceChildren(
-    ...[...rooms.values()].map((room) => {
-      const item = element("li", "room-item");
-      const tab = element("button", "room-tab");
-      tab.type = "button";
-      tab.dataset.room = room.name;
-      tab.append(element("span", "room-name", `#${room.name}`));
-      if (room.mentions) {
-        const badge = element("span", "mention-count", `@${room.mentions}`);
-        badge.setAttribute("aria-label", `${room.mentions} mentioning you`);
-        tab.append(badge);
-      }
-      if (room.unread) {
-        const badge = element("span", "unread", String(room.unread));
-        badge.setAttribute("aria-label", `${room.unread} unread`);
-        tab.append(badge);
-      }
-      if (room === active) tab.setAttribute("aria-current", "true");
-      tab.addEventListener("click", () => activate(room));
-      const leave = element("button", "leave", "×");
-      leave.type = "button";
-      leave.title = `Leave #${room.name}`;
-      leave.setAttribute("aria-label", `Leave #${room.name}`);
-      leave.addEventListener("click", () => leaveRoom(room));
-      item.append(tab, leave);
-      return item;
-    }),
-  );
-  const unread = [...rooms.values()].reduce((sum, room) => sum + room.unread, 0);
-  const mentioned = [...rooms.values()].some((room) => room.mentions);
-  document.title = unread ? `(${mentioned ? "@" : ""}${unread}) Parley` : "Parley";
+  renderRoomTabs($("room-list"), rooms.values(), active, { activate, leave: leaveRoom });
 }
 
 function renderMembers() {
-  const members = active ? active.sortedMembers() : [];
-  $("member-count").textContent = String(members.length);
-  $("members").replaceChildren(
-    ...members.map((member) => element("li", member.toLowerCase() === viewer.nick.toLowerCase() ? "me" : "", member)),
-  );
+  renderMemberList($("members"), $("member-count"), active ? active.sortedMembers() : [], viewer.nick);
 }
 
 /** The user looks at `room` now: what it shows is read. */
@@ -448,21 +413,12 @@ $("join-form").addEventListener("submit", (event) => {
   openRoom(name);
 });
 
-// The directory opens under the join field while it has the focus.
-$("join-room").addEventListener("focus", () => {
-  $("directory").hidden = false;
-  showDirectory($("directory").querySelector(".directory-content"), {
-    pick: (name) => {
-      $("directory").hidden = true;
-      $("join-room").value = "";
-      openRoom(name);
-    },
-    joined: new Set(rooms.keys()),
-  });
-});
-$("join-room").addEventListener("blur", () => ($("directory").hidden = true));
-$("join-room").addEventListener("keydown", (event) => {
-  if (event.key === "Escape") $("directory").hidden = true;
+attachDirectory($("join-room"), $("directory"), {
+  pick: (name) => {
+    $("join-room").value = "";
+    openRoom(name);
+  },
+  joined: () => new Set(rooms.keys()),
 });
 
 $("reconnect-now").addEventListener("click", () => connection.reconnectNow());

@@ -73,3 +73,22 @@ export async function showDirectory(container, { pick, joined }) {
   }
   container.replaceChildren(list);
 }
+
+/** Opens the directory under `input` (the join field) while it has the focus. */
+export function attachDirectory(input, popover, { pick, joined }) {
+  const content = popover.querySelector(".directory-content");
+  input.addEventListener("focus", () => {
+    popover.hidden = false;
+    showDirectory(content, {
+      pick: (name) => {
+        popover.hidden = true;
+        pick(name);
+      },
+      joined: joined(),
+    });
+  });
+  input.addEventListener("blur", () => (popover.hidden = true));
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") popover.hidden = true;
+  });
+}

@@ -140,7 +140,10 @@ import Testing
                 #expect(try await page.evaluate("document.getElementById('text').value").string == "first words")
 
                 try await page.evaluate("location.hash = '#elsewhere'")
-                try await page.waitUntil("document.querySelector('.room-view[data-room=elsewhere]:not([hidden])')", "room")
+                try await page.waitUntil(
+                    "document.querySelector('.room-view[data-room=elsewhere]:not([hidden])')",
+                    "room"
+                )
                 try await page.call("Input.insertText", ["text": "more"])
                 #expect(try await page.evaluate("document.getElementById('text').value").string == "more")
 
@@ -179,7 +182,10 @@ import Testing
                 )
                 try await page.pressEnter()
                 try await page.waitUntil("document.querySelectorAll('.message[data-id]').length === 1", "sent")
-                #expect(try await page.evaluate("document.querySelector('.message[data-id] .text').textContent.length").int == 4000)
+                #expect(
+                    try await page.evaluate("document.querySelector('.message[data-id] .text').textContent.length").int
+                        == 4000
+                )
 
                 let longRoom = String(repeating: "r", count: 70)
                 try await page.type(longRoom, into: "#join-room")

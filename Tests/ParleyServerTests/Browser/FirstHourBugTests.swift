@@ -23,7 +23,7 @@ import Testing
                     (() => {
                       const box = (selector) => {
                         const r = document.querySelector(selector).getBoundingClientRect();
-                        return { top: r.top, bottom: r.bottom, height: r.height };
+                        return { top: r.top, bottom: r.bottom, height: r.height, left: r.left, right: r.right };
                       };
                       const messages = document.querySelectorAll('.message[data-id]');
                       const newest = messages[messages.length - 1].getBoundingClientRect();
@@ -44,6 +44,7 @@ import Testing
                 #expect(layout["sidebar"]?["height"]?.double ?? 0 >= 32)
                 #expect(layout["join"]?["height"]?.double ?? 0 >= 24)
                 #expect(layout["join"]?["bottom"]?.double ?? 9999 <= 844)
+                #expect(layout["join"]?["right"]?.double ?? 9999 <= 390)  // in reach without scrolling sideways
                 #expect(layout["status"]?["top"]?.double ?? -1 >= 0)
                 #expect(try await phone.evaluate("document.documentElement.scrollWidth").int ?? 9999 <= 390)
                 #expect(await phone.problems() == [])

@@ -30,22 +30,6 @@ public struct TimeExpression: Sendable {
         milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
     }
 
-    /// A duration like `90d`, for `prune --older-than`; milliseconds.
-    public static func duration(_ text: String) throws -> Int64 {
-        guard let seconds = durationSeconds(text.trimmingCharacters(in: .whitespaces).lowercased()) else {
-            throw InvalidDuration(text: text)
-        }
-        return seconds * 1000
-    }
-
-    /// Why a duration was not understood.
-    public struct InvalidDuration: Error, CustomStringConvertible, Equatable {
-        public let text: String
-        public var description: String {
-            "invalid duration \"\(text)\": use a number and a unit, as in 90s, 15m, 2h, 90d or 2w"
-        }
-    }
-
     private static func parse(_ text: String, original: String, now: Date, calendar: Calendar) -> Date? {
         if text == "now" { return now }
         if let seconds = durationSeconds(text) { return now.addingTimeInterval(-Double(seconds)) }

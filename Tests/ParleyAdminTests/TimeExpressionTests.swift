@@ -51,10 +51,37 @@ import Testing
         #expect(error?.description.contains("2h") == true)
     }
 
-    @Test func durations() throws {
-        #expect(try TimeExpression.duration("90d") == 90 * 86_400_000)
-        #expect(try TimeExpression.duration("12h") == 12 * 3_600_000)
-        #expect(throws: TimeExpression.InvalidDuration.self) { try TimeExpression.duration("90") }
-        #expect(throws: TimeExpression.InvalidDuration.self) { try TimeExpression.duration("yesterday") }
+    func cutoff(_ text: String) throws -> String {
+        let date = try PruneCutoff.parse(text, now: now, calendar: calendar)
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = calendar.timeZone
+        return formatter.string(from: date)
+    }
+
+    @Test func pruneCutoffsAreAgesWithUnambiguousUnitsOrDates() throws {
+        #expect(try cutoff("90d") == "2026-08-28T16:45:30+01:00")
+        #expect(try cutoff("2w") == "2026-11-12T16:45:30+01:00")
+        #expect(try cutoff("12h") == "2026-11-26T04:45:30+01:00")
+        #expect(try cutoff("30min") == "2026-11-26T16:15:30+01:00")
+        #expect(try cutoff("6mo") == "2026-05-26T16:45:30+01:00")  // calendar months
+        #expect(try cutoff("1y") == "2025-11-26T16:45:30+01:00")
+        #expect(try cutoff("2026-06-01") == "2026-06-01T00:00:00+01:00")
+        #expect(try cutoff("2026-06-01T12:00Z") == "2026-06-01T13:00:00+01:00")
+        #expect(PruneCutoff.describe(now, timeZone: TimeZone(identifier: "UTC")!) == "2026-11-26 15:45:30 +00:00")
+    }
+
+    @Test(arguments: [
+        ("6m", "\"6m\" is ambiguous: write 6min for minutes or 6mo for months"),
+        ("15M", "\"15M\" is ambiguous"),
+        ("90", "invalid age \"90\""),
+        ("3x", "invalid age \"3x\""),
+        ("soon", "invalid age \"soon\""),
+        ("2027-01-01", "is in the future: that would delete every message"),
+    ])
+    func pruneCutoffsThatCouldHurtAreRefused(_ text: String, _ message: String) {
+        let error = #expect(throws: PruneCutoff.Invalid.self) {
+            try PruneCutoff.parse(text, now: now, calendar: calendar)
+        }
+        #expect(error?.description.contains(message) == true, "\(error?.description ?? "")")
     }
 }

@@ -287,19 +287,81 @@ import Testing
         #expect(try await Self.run("rooms", ["--format", "jsonl"], db: db).lines.count == 3)
     }
 
+    /// `<what> written before 2026-12-04 11:40:12 +00:00`, the cutoff as a date.
+    static func isCutoffLine(_ output: String, _ what: String) -> Bool {
+        let pattern =
+            NSRegularExpression.escapedPattern(for: what) + #" written before \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+00:00\n"#
+        return (try? Regex(pattern).wholeMatch(in: output)) != nil
+    }
+
+    /// On a terminal, prune shows the count and the cutoff and asks; only "y" deletes.
+    @Test func pruneOnATerminalAsksFirst() async throws {
+        let (directory, db) = try await Self.fixture()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let parley = try ServerProcess.executable().path
+        // `script` runs the command on a pseudo-terminal, as an operator's shell would.
+        func onTerminal(answer: String) async throws -> CommandRun {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+            process.arguments = ["-qec", "TZ=UTC '\(parley)' prune --db '\(db)' --older-than 1d", "/dev/null"]
+            let input = Pipe()
+            let output = Pipe()
+            process.standardInput = input
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            try await Task.sleep(for: .milliseconds(500))  // the question is asked before the answer comes
+            input.fileHandleForWriting.write(Data("\(answer)\n".utf8))
+            let printed = await Task.detached { output.fileHandleForReading.readDataToEndOfFile() }.value
+            process.waitUntilExit()
+            try? input.fileHandleForWriting.close()
+            return CommandRun(
+                status: process.terminationStatus,
+                output: String(decoding: printed, as: UTF8.self),
+                errors: ""
+            )
+        }
+        let before = try await Self.texts([], db: db)
+        let declined = try await onTerminal(answer: "n")
+        #expect(declined.output.contains("Delete \(before.count - 1) messages written before "), "\(declined.output)")
+        #expect(declined.output.contains("? [y/N]"))
+        #expect(declined.output.contains("nothing deleted"))
+        #expect(declined.status != 0)
+        #expect(try await Self.texts([], db: db) == before)
+
+        let confirmed = try await onTerminal(answer: "y")
+        #expect(
+            confirmed.output.contains("deleted \(before.count - 1) messages written before "),
+            "\(confirmed.output)"
+        )
+        #expect(confirmed.status == 0)
+        #expect(try await Self.texts([], db: db) == ["recent"])
+    }
+
     @Test func pruneDeletesOldMessagesAndTheirSearchEntriesWithoutReusingIDs() async throws {
         let (directory, db) = try await Self.fixture()
         defer { try? FileManager.default.removeItem(at: directory) }
         let dryRun = try await Self.run("prune", ["--older-than", "1d", "--room", "support", "--dry-run"], db: db)
-        #expect(dryRun.output == "would delete 3 messages in #support older than 1d\n")
+        // The cutoff is printed as a date, not echoed back as "1d".
+        #expect(Self.isCutoffLine(dryRun.output, "would delete 3 messages in #support"), "\(dryRun.output)")
         #expect(try await Self.texts(["--room", "support"], db: db).count == 3)
 
-        let pruned = try await Self.run("prune", ["--older-than", "1d", "--room", "support"], db: db)
-        #expect(pruned.output == "deleted 3 messages in #support older than 1d\n")
+        // Not on a terminal, nothing is deleted without --yes; the refusal says what would go.
+        let unconfirmed = try await Self.run("prune", ["--older-than", "1d", "--room", "support"], db: db)
+        #expect(unconfirmed.status != 0)
+        #expect(unconfirmed.errors.contains("this would delete 3 messages in #support written before 20"))
+        #expect(unconfirmed.errors.contains("add --yes"))
+        #expect(try await Self.texts(["--room", "support"], db: db).count == 3)
+
+        let pruned = try await Self.run("prune", ["--older-than", "1d", "--room", "support", "--yes"], db: db)
+        #expect(Self.isCutoffLine(pruned.output, "deleted 3 messages in #support"), "\(pruned.output)")
         #expect(try await Self.texts(["--grep", "printer"], db: db) == [])
-        let everywhere = try await Self.run("prune", ["--older-than", "1d"], db: db)
-        #expect(everywhere.output == "deleted 4 messages older than 1d\n")
+        let everywhere = try await Self.run("prune", ["--older-than", "1d", "-y"], db: db)
+        #expect(Self.isCutoffLine(everywhere.output, "deleted 4 messages"))
         #expect(try await Self.texts([], db: db) == ["recent"])
+        let nothing = try await Self.run("prune", ["--older-than", "1d"], db: db)
+        #expect(nothing.status == 0)
+        #expect(nothing.output.hasPrefix("nothing to delete: no messages written before "))
 
         let store = try SQLiteMessageStore(path: db)
         let next = try await store.append([
@@ -326,7 +388,8 @@ import Testing
             (["history", "--db", "chat.sqlite", "--room", "zzz"], "Error: no room named \"zzz\"; see `parley rooms`"),
             (["history", "--db", "chat.sqlite", "--room", "a b"], "Error: invalid room name \"a b\""),
             (["history", "--db", "chat.sqlite", "--grep", "**"], "holds no word to search for"),
-            (["prune", "--db", "chat.sqlite", "--older-than", "soon"], "Error: invalid duration \"soon\""),
+            (["prune", "--db", "chat.sqlite", "--older-than", "soon"], "Error: invalid age \"soon\""),
+            (["prune", "--db", "chat.sqlite", "--older-than", "6m"], "Error: \"6m\" is ambiguous"),
             (["import", "--db", "chat.sqlite", "missing.jsonl"], "Error: cannot read missing.jsonl"),
         ]
     )

@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 public import Logging
 public import NIOCore
@@ -36,12 +37,13 @@ public struct ParleyServer: Sendable {
         onConnection: (@Sendable (any Channel) -> Void)? = nil
     ) throws {
         self.configuration = configuration
+        // The web root first: a mistyped folder must not leave a new, empty database behind.
+        let files = try configuration.webRoot.map { try StaticFiles(root: $0, logger: logger) } ?? StaticFiles()
         let store = try SQLiteMessageStore(
             path: configuration.databasePath,
             options: .init(synchronousFull: configuration.synchronousFull, busyTimeout: configuration.busyTimeout)
         )
         self.store = store
-        let files = try configuration.webRoot.map { try StaticFiles(root: $0, logger: logger) } ?? StaticFiles()
         // A registry per server: several servers in one process (the tests) keep their own counts.
         let registry = PrometheusCollectorRegistry()
         let chat = ChatService(
@@ -60,9 +62,20 @@ public struct ParleyServer: Sendable {
             onConnection: onConnection
         ) { port in
             let shownHost = host.contains(":") ? "[\(host)]" : host
+            // What the operator needs to see that this is the server they meant to start.
+            let holds =
+                if let rooms = try? await store.rooms() {
+                    "\(rooms.count) rooms, \(rooms.reduce(0) { $0 + $1.messageCount }) messages"
+                } else {
+                    "unknown"
+                }
             logger.info(
                 "Parley is running: open http://\(shownHost):\(port)/",
-                metadata: ["parley.database": "\(configuration.databasePath)", "parley.page": "\(files.origin)"]
+                metadata: [
+                    "parley.database": "\(URL(fileURLWithPath: configuration.databasePath).standardizedFileURL.path)",
+                    "parley.holds": "\(holds)",
+                    "parley.page": "\(files.origin)",
+                ]
             )
             await onRunning(port)
         }
@@ -76,12 +89,42 @@ public struct ParleyServer: Sendable {
     }
 
     /// Runs until graceful shutdown (a signal, or ``shutDown()``) has finished.
+    ///
+    /// Throws ``ListenError`` when the address cannot be listened on.
     public func run() async throws {
-        try await group.run()
+        do {
+            try await group.run()
+        } catch let error as IOError
+            where error.errnoCode == EADDRINUSE || error.errnoCode == EACCES
+            || error.errnoCode == EADDRNOTAVAIL
+        {
+            throw ListenError(host: configuration.host, port: configuration.port, errno: error.errnoCode)
+        }
     }
 
     /// Starts the same orderly shutdown a SIGTERM starts.
     public func shutDown() async {
         await group.triggerGracefulShutdown()
+    }
+}
+
+/// The server could not listen on its address: said in plain words, with what to do.
+public struct ListenError: Error, CustomStringConvertible {
+    public let host: String
+    public let port: Int
+    public let errno: Int32
+
+    public var description: String {
+        let address = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        switch errno {
+        case EADDRINUSE:
+            return "cannot listen on \(address): the port is already in use (another parley, or another server?); "
+                + "pick another with --port, or --port 0 for any free one"
+        case EACCES:
+            return "cannot listen on \(address): permission denied (ports below 1024 need privileges); "
+                + "use a port above 1024 behind a reverse proxy (docs/DEPLOY.md)"
+        default:
+            return "cannot listen on \(address): no network interface has this address; check --host"
+        }
     }
 }

@@ -30,10 +30,42 @@ public final class SQLiteMessageStore: MessageStore {
     public let path: String
 
     /// Opens (and, unless read-only, creates and migrates) the database at `path`.
-    public init(path: String, options: Options = Options()) throws {
-        if options.readOnly && !FileManager.default.fileExists(atPath: path) {
+    ///
+    /// Fails with a ``StoreError`` that names the file for the problems an operator meets: a
+    /// missing file or folder, a file that is not a database, one that cannot be opened.
+    public convenience init(path: String, options: Options = Options()) throws {
+        let exists = FileManager.default.fileExists(atPath: path)
+        if options.readOnly && !exists {
             throw StoreError.missingDatabase(path: path)
         }
+        if !exists {
+            let folder = (path as NSString).deletingLastPathComponent
+            var isFolder: ObjCBool = false
+            if !folder.isEmpty,
+                !FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) || !isFolder.boolValue
+            {
+                throw StoreError.missingFolder(path: path, folder: folder)
+            }
+        }
+        do {
+            try self.init(opening: path, options: options)
+        } catch let error as DatabaseError {
+            switch error.resultCode {
+            case .SQLITE_NOTADB, .SQLITE_CORRUPT:
+                throw StoreError.notADatabase(path: path)
+            case .SQLITE_CANTOPEN, .SQLITE_READONLY, .SQLITE_PERM, .SQLITE_AUTH:
+                let reason =
+                    exists
+                    ? "permission denied, or the file is not a regular file"
+                    : "cannot create a file in \((path as NSString).deletingLastPathComponent) (permission denied?)"
+                throw StoreError.cannotOpen(path: path, reason: reason)
+            default:
+                throw StoreError.cannotOpen(path: path, reason: error.message ?? "\(error.resultCode)")
+            }
+        }
+    }
+
+    private init(opening path: String, options: Options) throws {
         var configuration = Configuration()
         configuration.readonly = options.readOnly
         configuration.busyMode = .timeout(options.busyTimeout)

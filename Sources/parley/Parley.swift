@@ -1,4 +1,5 @@
 import ArgumentParser
+import ParleyCore
 
 /// The `parley` command: the chat server and the tools to look after its history.
 @main
@@ -11,6 +12,7 @@ struct Parley: AsyncParsableCommand {
             read (or, for import and prune, change) the same database, also while the server runs. \
             Every option can also be set through the environment variable named in its help.
             """,
+        version: ParleyVersion.current,
         subcommands: [
             Serve.self, History.self, Rooms.self, Stats.self, Export.self, Import.self, Prune.self, Bench.self,
         ]

@@ -21,13 +21,68 @@ struct Serve: AsyncParsableCommand {
             """
     )
 
+    @OptionGroup(title: "Server")
+    var server: ServerOptions
+
+    @Option(help: "Seconds a graceful shutdown may take before connections still open are dropped. (default: 10)")
+    var shutdownTimeout: Double?
+
+    @Flag(help: "Serve /echo, a WebSocket that echoes every message, for conformance tests (Autobahn).")
+    var echoEndpoint = false
+
+    @OptionGroup(title: "Limits")
+    var limits: LimitOptions
+
+    func run() async throws {
+        let environment = EnvironmentFallback()
+        let configuration = try resolve(environment)
+        let level = try server.resolveLogLevel(environment)
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "parley")
+        let databaseExisted = FileManager.default.fileExists(atPath: configuration.databasePath)
+        do {
+            let server = try ParleyServer(configuration: configuration, logger: logger)
+            try await server.run()
+        } catch {
+            // A server that never started leaves no new, empty database behind.
+            if error is ListenError && !databaseExisted {
+                for suffix in ["", "-wal", "-shm"] {
+                    try? FileManager.default.removeItem(atPath: configuration.databasePath + suffix)
+                }
+            }
+            logger.critical("Parley cannot run: \(error)")
+            throw ExitCode.failure
+        }
+        logger.info("Parley stopped")
+    }
+
+    private func resolve(_ environment: EnvironmentFallback) throws -> ServerConfiguration {
+        var configuration = ServerConfiguration()
+        try server.apply(to: &configuration, environment: environment)
+        limits.apply(to: &configuration)
+        configuration.echoEndpoint = echoEndpoint
+        if let shutdownTimeout {
+            guard shutdownTimeout > 0 else { throw ValidationError("--shutdown-timeout must be more than 0") }
+            configuration.shutdownTimeout = .milliseconds(Int64(shutdownTimeout * 1000))
+        }
+        return configuration
+    }
+}
+
+/// Where `parley serve` listens, what it stores and serves, and how much it logs: the options
+/// most people set, listed first in `--help`.
+struct ServerOptions: ParsableArguments {
     @Option(help: "Address to listen on. (env: PARLEY_HOST; default: 127.0.0.1)")
     var host: String?
 
     @Option(help: "Port to listen on; 0 picks a free one. (env: PARLEY_PORT; default: 8080)")
     var port: Int?
 
-    @Option(help: "SQLite database file. (env: PARLEY_DB; default: ./parley.sqlite)")
+    @Option(help: "SQLite database file, created on first start. (env: PARLEY_DB; default: ./parley.sqlite)")
     var db: String?
 
     @Option(
@@ -42,37 +97,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical. (env: PARLEY_LOG_LEVEL; default: info)")
     var logLevel: String?
 
-    @Option(help: "Seconds a graceful shutdown may take before connections still open are dropped. (default: 10)")
-    var shutdownTimeout: Double?
-
-    @Flag(help: "Serve /echo, a WebSocket that echoes every message, for conformance tests (Autobahn).")
-    var echoEndpoint = false
-
-    @OptionGroup(title: "Limits")
-    var limits: LimitOptions
-
-    func run() async throws {
-        let environment = EnvironmentFallback()
-        let configuration = try resolve(environment)
-        let level = try resolveLogLevel(environment)
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        let logger = Logger(label: "parley")
-        do {
-            let server = try ParleyServer(configuration: configuration, logger: logger)
-            try await server.run()
-        } catch {
-            logger.critical("Parley cannot run: \(error)")
-            throw ExitCode.failure
-        }
-        logger.info("Parley stopped")
-    }
-
-    private func resolve(_ environment: EnvironmentFallback) throws -> ServerConfiguration {
-        var configuration = ServerConfiguration()
+    func apply(to configuration: inout ServerConfiguration, environment: EnvironmentFallback) throws {
         configuration.host = host ?? environment.string("PARLEY_HOST") ?? configuration.host
         configuration.port = try port ?? environment.integer("PARLEY_PORT") ?? configuration.port
         configuration.databasePath = db ?? environment.string("PARLEY_DB") ?? configuration.databasePath
@@ -85,16 +110,9 @@ struct Serve: AsyncParsableCommand {
         guard (0...1000).contains(configuration.chat.historyOnJoin) else {
             throw ValidationError("--history must be between 0 and 1000")
         }
-        limits.apply(to: &configuration)
-        configuration.echoEndpoint = echoEndpoint
-        if let shutdownTimeout {
-            guard shutdownTimeout > 0 else { throw ValidationError("--shutdown-timeout must be more than 0") }
-            configuration.shutdownTimeout = .milliseconds(Int64(shutdownTimeout * 1000))
-        }
-        return configuration
     }
 
-    private func resolveLogLevel(_ environment: EnvironmentFallback) throws -> Logger.Level {
+    func resolveLogLevel(_ environment: EnvironmentFallback) throws -> Logger.Level {
         let raw = logLevel ?? environment.string("PARLEY_LOG_LEVEL") ?? "info"
         guard let level = Logger.Level(rawValue: raw.lowercased()) else {
             throw ValidationError("unknown log level \"\(raw)\"")

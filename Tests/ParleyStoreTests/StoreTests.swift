@@ -69,9 +69,9 @@ import Testing
         let rooms = try await store.rooms()
         #expect(
             rooms == [
-                StoredRoom(name: RoomName("a")!, messageCount: 4, lastID: 4),
-                StoredRoom(name: RoomName("b")!, messageCount: 2, lastID: 2),
-                StoredRoom(name: RoomName("c")!, messageCount: 1, lastID: 1),
+                StoredRoom(name: RoomName("a")!, messageCount: 4, lastID: 4, lastMessageAt: 1000),
+                StoredRoom(name: RoomName("b")!, messageCount: 2, lastID: 2, lastMessageAt: 1000),
+                StoredRoom(name: RoomName("c")!, messageCount: 1, lastID: 1, lastMessageAt: 1000),
             ]
         )
     }

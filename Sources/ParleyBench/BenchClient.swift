@@ -16,15 +16,20 @@ final class BenchClient: Sendable {
 
     deinit { outgoing.finish() }
 
-    /// Opens a connection; returns once the WebSocket handshake is done.
-    static func connect(_ url: String, onText: @escaping @Sendable (String) -> Void) async throws -> BenchClient {
+    /// Opens a connection; returns once the WebSocket handshake is done. `onPolicyClose` is
+    /// called if the server closes the connection with 1008 (its limits, not a failure).
+    static func connect(
+        _ url: String,
+        onPolicyClose: @escaping @Sendable () -> Void = {},
+        onText: @escaping @Sendable (String) -> Void
+    ) async throws -> BenchClient {
         let (stream, continuation) = AsyncStream.makeStream(of: String.self)
         let (ready, readyContinuation) = AsyncStream.makeStream(of: Result<Void, any Error>.self)
         let task = Task {
             var logger = Logger(label: "parley-bench")
             logger.logLevel = .critical
             do {
-                try await WebSocketClient.connect(
+                let closed = try await WebSocketClient.connect(
                     url: url,
                     configuration: .init(maxFrameSize: 1 << 24),
                     logger: logger
@@ -44,6 +49,7 @@ final class BenchClient: Sendable {
                         group.cancelAll()
                     }
                 }
+                if closed?.closeCode == .policyViolation { onPolicyClose() }
             } catch {
                 readyContinuation.yield(.failure(error))
             }

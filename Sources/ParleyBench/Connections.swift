@@ -12,6 +12,7 @@ public struct ConnectionsBench: Sendable {
         /// Connections that ping once a second while the others are held.
         public var pingers = 100
         public var serverPID: Int32?
+        public var roomPrefix = BenchNames.defaultRoomPrefix
 
         public init(url: String) { self.url = url }
     }
@@ -35,7 +36,7 @@ public struct ConnectionsBench: Sendable {
 
     public func run(progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> Report {
         FileLimit.raiseToMaximum()
-        let runID = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+        let names = BenchNames(roomPrefix: options.roomPrefix)
         let before = options.serverPID.flatMap(ProcessUsage.of(pid:))
         let start = monotonicNanoseconds()
         var open: [Requester] = []
@@ -47,8 +48,8 @@ public struct ConnectionsBench: Sendable {
                 for index in batch {
                     group.addTask {
                         guard let requester = try? await Requester.connect(options.url) else { return nil }
-                        let room = "b\(runID)k\(index / max(1, options.roomSize))"
-                        guard (try? await requester.join(room: room, nick: "b\(runID)n\(index)")) != nil else {
+                        let room = names.room("k\(index / max(1, options.roomSize))")
+                        guard (try? await requester.join(room: room, nick: names.nick("n\(index)"))) != nil else {
                             await requester.close()
                             return nil
                         }

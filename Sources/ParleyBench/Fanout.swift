@@ -19,6 +19,7 @@ public struct FanoutBench: Sendable {
         /// How long to wait after the run for messages still on their way.
         public var drain: Duration = .seconds(5)
         public var serverPID: Int32?
+        public var roomPrefix = BenchNames.defaultRoomPrefix
 
         public init(url: String) { self.url = url }
     }
@@ -40,6 +41,8 @@ public struct FanoutBench: Sendable {
         public var lost: Int
         public var duplicated: Int
         public var errors: Int
+        /// Load the server refused: when any, `lost` is not loss and the rates are not its speed.
+        public var limits: LimitsHit
         public var generatorCPUPercent: Double
         public var serverCPUPercent: Double?
         public var serverMicrosecondsPerDelivery: Double?
@@ -49,8 +52,9 @@ public struct FanoutBench: Sendable {
     public init(_ options: Options) { self.options = options }
 
     public func run(progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> Report {
-        let runID = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+        let names = BenchNames(roomPrefix: options.roomPrefix)
         let clock = RunClock()
+        let policyCloses = Atomic<Int>(0)
         var members: [Member] = []
         var clients: [BenchClient] = []
         // Connect and join everyone before the clock starts; a few at a time, as clients would.
@@ -58,14 +62,17 @@ public struct FanoutBench: Sendable {
             for slot in 0..<options.clientsPerRoom {
                 let isSender = slot < options.sendersPerRoom
                 let member = Member(
-                    room: "b\(runID)r\(room)",
+                    room: names.room("r\(room)"),
                     senderID: isSender ? room * options.sendersPerRoom + slot : nil,
                     options: options,
                     clock: clock
                 )
-                let client = try await BenchClient.connect(options.url) { member.receive($0) }
+                let client = try await BenchClient.connect(
+                    options.url,
+                    onPolicyClose: { policyCloses.add(1, ordering: .relaxed) }
+                ) { member.receive($0) }
                 member.client = client
-                try await member.join(nick: "b\(runID)c\(room)x\(slot)")
+                try await member.join(nick: names.nick("c\(room)x\(slot)"))
                 members.append(member)
                 clients.append(client)
             }
@@ -129,6 +136,10 @@ public struct FanoutBench: Sendable {
             lost: results.reduce(0) { $0 + $1.lost },
             duplicated: results.reduce(0) { $0 + $1.duplicated },
             errors: results.reduce(0) { $0 + $1.errors },
+            limits: LimitsHit(
+                rateLimited: results.reduce(0) { $0 + $1.rateLimited },
+                policyCloses: policyCloses.load(ordering: .relaxed)
+            ),
             generatorCPUPercent: generatorCPU,
             serverCPUPercent: serverCPU,
             serverMicrosecondsPerDelivery: serverCPU.map { $0 / 100 * 1e6 / max(deliveriesPerSecond, 1) }
@@ -170,6 +181,7 @@ final class Member: Sendable {
         var gaps = 0
         var duplicated = 0
         var errors = 0
+        var rateLimited = 0
         var joinWaiter: CheckedContinuation<Void, any Error>?
         var awaitingHistory = false
         // Sender side.
@@ -187,6 +199,7 @@ final class Member: Sendable {
         var lost: Int
         var duplicated: Int
         var errors: Int
+        var rateLimited: Int
     }
 
     init(room: String, senderID: Int?, options: FanoutBench.Options, clock: RunClock) {
@@ -231,7 +244,8 @@ final class Member: Sendable {
                 latencies: state.latencies,
                 lost: missing,
                 duplicated: state.duplicated,
-                errors: state.errors
+                errors: state.errors,
+                rateLimited: state.rateLimited
             )
         }
     }
@@ -308,6 +322,7 @@ final class Member: Sendable {
         }
         if text.hasPrefix(#"{"type":"ack""#) || text.hasPrefix(#"{"type":"error""#) {
             let isError = text.hasPrefix(#"{"type":"error""#)
+            let isRateLimited = isError && text.utf8.firstRange(of: #""code":"rate_limited""#.utf8) != nil
             guard let refStart = text.utf8.firstRange(of: #""ref":"s"#.utf8) else {
                 if isError { failJoin(text) }
                 return
@@ -315,7 +330,11 @@ final class Member: Sendable {
             let sent = Int64(digits: text.utf8[refStart.upperBound...].prefix { $0 >= 48 && $0 <= 57 }) ?? now
             let resend = state.withLock { state -> Bool in
                 state.inFlight -= 1
-                if isError { state.errors += 1 }
+                if isRateLimited {
+                    state.rateLimited += 1
+                } else if isError {
+                    state.errors += 1
+                }
                 if clock.contains(sent) { state.ackLatencies.append(now - sent) }
                 return state.sending && options.rate == 0
             }

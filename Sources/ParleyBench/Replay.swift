@@ -9,6 +9,7 @@ public struct ReplayBench: Sendable {
         public var clients = 100
         public var repetitions = 3
         public var since: Int64 = 0
+        public var roomPrefix = BenchNames.defaultRoomPrefix
 
         public init(url: String) { self.url = url }
     }
@@ -30,10 +31,10 @@ public struct ReplayBench: Sendable {
     public init(_ options: Options) { self.options = options }
 
     public func run(progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> Report {
-        let runID = String(UInt32.random(in: 0...UInt32.max), radix: 36)
-        let room = "b\(runID)replay"
+        let names = BenchNames(roomPrefix: options.roomPrefix)
+        let room = names.room("replay")
         let writer = try await Requester.connect(options.url)
-        _ = try await writer.join(room: room, nick: "b\(runID)w")
+        _ = try await writer.join(room: room, nick: names.nick("w"))
         let fillStart = monotonicNanoseconds()
         // 64 in flight: as fast as the store takes them.
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -64,7 +65,7 @@ public struct ReplayBench: Sendable {
                         let start = monotonicNanoseconds()
                         let history = try await joiner.join(
                             room: room,
-                            nick: "b\(runID)j\(repetition)x\(index)",
+                            nick: names.nick("j\(repetition)x\(index)"),
                             since: options.since
                         )
                         return (monotonicNanoseconds() - start, history)

@@ -11,6 +11,7 @@ public struct StoreBench: Sendable {
         public var warmup: Duration = .seconds(2)
         public var duration: Duration = .seconds(10)
         public var serverPID: Int32?
+        public var roomPrefix = BenchNames.defaultRoomPrefix
 
         public init(url: String) { self.url = url }
     }
@@ -41,6 +42,7 @@ public struct StoreBench: Sendable {
         fanout.warmup = options.warmup
         fanout.duration = options.duration
         fanout.serverPID = options.serverPID
+        fanout.roomPrefix = options.roomPrefix
         let before = MetricsScrape(url: options.url)
         let report = try await FanoutBench(fanout).run(progress: progress)
         let after = MetricsScrape(url: options.url)

@@ -10,9 +10,14 @@ struct Bench: AsyncParsableCommand {
             Every run is bounded in connections and time, targets only the URL given, and reports \
             the generator's own CPU use: at 90% or more it, not the server, is the limit. Give the \
             server's PID (--server-pid) when it runs on this machine to see its CPU and memory too. \
+            The rooms of a run are named bench-<run id>-… (see --room-prefix), so they cannot be \
+            mistaken for real rooms; use a throwaway server and database for benchmarks.
+
             Start the server with its limits off for a benchmark, e.g.:
               parley serve --say-burst 0 --command-burst 0 --max-connections-per-ip 0 \\
                 --connect-burst-per-ip 0 --max-connections 0 --max-members-per-room 0
+            If the server refuses load anyway (rate_limited, 1008 closes, 429/503 at connect), \
+            the run says so and exits with status 2: that is its limits, not lost messages.
 
             Examples:
               parley bench fanout --rooms 1 --clients 100 --senders 10 --window 4
@@ -36,7 +41,11 @@ struct BenchOptions: ParsableArguments {
     @Flag(help: "Print one JSON line instead of a table.")
     var json = false
 
+    @Option(help: "Start of the name of every room the run creates; the run id and a number follow.")
+    var roomPrefix = BenchNames.defaultRoomPrefix
+
     func validate() throws {
+        if let problem = BenchNames.problem(withPrefix: roomPrefix) { throw ValidationError(problem) }
         guard let host = URLComponents(string: url)?.host, ["ws", "wss"].contains(URLComponents(string: url)?.scheme)
         else { throw ValidationError("--url must be a ws:// or wss:// URL") }
         _ = host
@@ -111,6 +120,7 @@ struct BenchFanout: AsyncParsableCommand {
         options.duration = .milliseconds(Int64(duration * 1000))
         options.warmup = .milliseconds(Int64(warmup * 1000))
         options.serverPID = common.serverPID
+        options.roomPrefix = common.roomPrefix
         let report = try await FanoutBench(options).run(progress: common.progress)
         try common.report(
             report,
@@ -125,7 +135,9 @@ struct BenchFanout: AsyncParsableCommand {
                 ("latency", report.latency.text),
                 ("ack latency", report.ackLatency.text),
                 ("expected / received", "\(report.expected) / \(report.received)"),
-                ("lost / duplicated", "\(report.lost) / \(report.duplicated)"),
+                report.limits.any
+                    ? ("lost / duplicated", "not measured: the server refused part of the load (below)")
+                    : ("lost / duplicated", "\(report.lost) / \(report.duplicated)"),
                 ("errors", "\(report.errors)"),
                 (
                     "generator CPU",
@@ -140,7 +152,28 @@ struct BenchFanout: AsyncParsableCommand {
                 ),
             ]
         )
+        if report.limits.any {
+            Self.explainLimits(report.limits)
+            throw ExitCode(2)
+        }
         if report.lost > 0 || report.duplicated > 0 { throw ExitCode(1) }
+    }
+
+    /// The server refused load: say which limits, and how to start a server without them.
+    static func explainLimits(_ limits: LimitsHit) {
+        var seen: [String] = []
+        if limits.rateLimited > 0 { seen.append("\(limits.rateLimited) messages refused with rate_limited") }
+        if limits.policyCloses > 0 { seen.append("\(limits.policyCloses) connections closed with 1008") }
+        FileHandle.standardError.write(
+            Data(
+                """
+                The server's limits are on (\(seen.joined(separator: ", "))): these figures are its limits, \
+                not its speed, and the gaps are refused messages, not lost ones. For a benchmark, start it with:
+                  \(LimitsHit.unlimitedServe)
+
+                """.utf8
+            )
+        )
     }
 }
 
@@ -169,6 +202,7 @@ struct BenchConnections: AsyncParsableCommand {
         options.roomSize = roomSize
         options.hold = .milliseconds(Int64(hold * 1000))
         options.serverPID = common.serverPID
+        options.roomPrefix = common.roomPrefix
         let report = try await ConnectionsBench(options).run(progress: common.progress)
         try common.report(
             report,
@@ -213,6 +247,7 @@ struct BenchReplay: AsyncParsableCommand {
         options.messages = messages
         options.clients = clients
         options.repetitions = repetitions
+        options.roomPrefix = common.roomPrefix
         let report = try await ReplayBench(options).run(progress: common.progress)
         try common.report(
             report,
@@ -250,6 +285,7 @@ struct BenchStore: AsyncParsableCommand {
         options.window = window
         options.duration = .milliseconds(Int64(duration * 1000))
         options.serverPID = common.serverPID
+        options.roomPrefix = common.roomPrefix
         let report = try await StoreBench(options).run(progress: common.progress)
         try common.report(
             report,

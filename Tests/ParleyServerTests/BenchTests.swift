@@ -51,6 +51,33 @@ import Testing
         }
     }
 
+    /// Against a server with its limits on, refused load is reported as such, never as loss, and
+    /// the rooms of the run cannot be mistaken for real ones.
+    @Test func aServerWithItsLimitsOnIsReportedAsSuchNotAsLoss() async throws {
+        let directory = try TestServer.makeDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let server = try await ServerProcess(directory: directory)  // the default limits
+        let run = try await CommandRun.parley([
+            "bench", "fanout", "--url", server.webSocketURL, "--rooms", "1", "--clients", "4", "--senders", "2",
+            "--window", "8", "--warmup", "0.2", "--duration", "1.5", "--room-prefix", "loadtest-",
+        ])
+        #expect(run.status == 2, "\(run.output)\n\(run.errors)")
+        #expect(run.errors.contains("The server's limits are on ("), "\(run.errors)")
+        #expect(run.errors.contains("refused with rate_limited"))
+        #expect(run.errors.contains(LimitsHit.unlimitedServe))
+        #expect(run.output.contains("not measured: the server refused part of the load"), "\(run.output)")
+        let rooms = try await CommandRun.parley(["rooms", "--db", "parley.sqlite", "--format", "jsonl"], in: directory)
+        let names = rooms.lines.compactMap { line in
+            (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["room"] as? String
+        }
+        #expect(!names.isEmpty && names.allSatisfy { $0.hasPrefix("loadtest-") }, "\(rooms.output)")
+        try await server.stop()
+
+        let bad = try await CommandRun.parley(["bench", "fanout", "--room-prefix", "no spaces"])
+        #expect(bad.status != 0)
+        #expect(bad.errors.contains("--room-prefix may hold only letters, digits"))
+    }
+
     @Test func replayAndStoreRunAgainstParley() async throws {
         try await TestServer.with { server async throws in
             var replay = ReplayBench.Options(url: server.url)

@@ -69,8 +69,9 @@ public struct FanoutBench: Sendable {
                 )
                 let client = try await BenchClient.connect(
                     options.url,
-                    onPolicyClose: { policyCloses.add(1, ordering: .relaxed) }
-                ) { member.receive($0) }
+                    onPolicyClose: { policyCloses.add(1, ordering: .relaxed) },
+                    onText: { member.receive($0) }
+                )
                 member.client = client
                 try await member.join(nick: names.nick("c\(room)x\(slot)"))
                 members.append(member)

@@ -34,17 +34,20 @@ import Testing
     }
 
     @Test func messagesAreGroupedByNickAndSeparatedByDayWithAlignedText() async throws {
-        // Early in the morning, so a time could be written "07:49 AM"; today's messages an hour ago at most,
-        // so that they are not in the future.
-        let now = Date()
+        // Early in the morning, so a time could be written "07:49 AM". Today's messages stay
+        // today even just after midnight (a few minutes in the future do no harm).
+        let today = max(
+            Date().addingTimeInterval(-1000),
+            Calendar.current.startOfDay(for: Date()).addingTimeInterval(1)
+        )
         let directory = try await Self.seededDirectory([
             ("general", "bob", "two days ago", Self.local(daysAgo: 2, 7, 49)),
             ("general", "bob", "a minute later", Self.local(daysAgo: 2, 7, 50)),
             ("general", "bob", "yesterday", Self.local(daysAgo: 1, 9, 5)),
-            ("general", "bob", "today", now.addingTimeInterval(-3600)),
-            ("general", "bob", "today again", now.addingTimeInterval(-3590)),
-            ("general", "carol", "carol speaks", now.addingTimeInterval(-3580)),
-            ("general", "bob", "ten minutes later", now.addingTimeInterval(-2980)),
+            ("general", "bob", "today", today),
+            ("general", "bob", "today again", today.addingTimeInterval(10)),
+            ("general", "carol", "carol speaks", today.addingTimeInterval(20)),
+            ("general", "bob", "ten minutes later", today.addingTimeInterval(620)),
         ])
         defer { try? FileManager.default.removeItem(at: directory) }
         let server = try await TestServer(directory: directory)

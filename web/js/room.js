@@ -164,7 +164,9 @@ export class Room {
       this.restyle(index + 1);
       if (next === undefined) addedBelow = true;
       if (message.mid) this.settle(message.mid);
-      if (message.nick.toLowerCase() !== me) {
+      if (message.nick.toLowerCase() === me) {
+        node.classList.remove("mentions-me"); // writing one's own nick is no mention
+      } else {
         result.count += 1;
         if (mentions(message.text, this.viewer.mentionPattern)) result.mentioning.push(message);
       }

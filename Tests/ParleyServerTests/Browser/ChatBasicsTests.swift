@@ -122,6 +122,13 @@ import Testing
                 )
                 // "b" is mentioned as a whole word, also in "<b>", "@B"; not inside "bob-b" or "abc".
                 #expect(try await page.texts(".message[data-id='2'] mark.mention") == ["b", "b", "b", "@B"])
+                try await page.say("I am b")  // one's own nick is no mention
+                try await page.waitUntil("document.querySelectorAll('.message[data-id]').length === 3", "her message")
+                #expect(
+                    try await page.evaluate(
+                        "document.querySelector('.message[data-id=\"3\"]').classList.contains('mentions-me')"
+                    ).bool == false
+                )
                 #expect(
                     try await page.evaluate(
                         "document.querySelector('.message[data-id=\"2\"]').classList.contains('mentions-me')"

@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // Chat domain: validated names, the message model and the store protocol. No I/O.
@@ -39,6 +40,18 @@ let package = Package(
             dependencies: [
                 "ParleyCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings,
+            plugins: ["EmbedMigrations"]
+        ),
+        // The PostgreSQL message store (postgres-nio), for several nodes on one database, and its
+        // migrations (Migrations/postgres/), embedded at build time.
+        .target(
+            name: "ParleyPostgres",
+            dependencies: [
+                "ParleyCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings,
             plugins: ["EmbedMigrations"]
@@ -142,6 +155,7 @@ let package = Package(
             name: "ParleyStoreTests",
             dependencies: [
                 "ParleyStore",
+                "ParleyPostgres",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings

@@ -9,6 +9,16 @@ public struct SearchQuery: Sendable, Equatable {
     public let text: String
     /// The FTS5 query.
     public let fts5: String
+    /// The query parsed: words and phrases (possibly prefixes) and the operators between them, in
+    /// order, for stores that speak another query language than FTS5.
+    public let terms: [Term]
+
+    /// One piece of a query.
+    public enum Term: Sendable, Equatable {
+        /// A word, or several as a phrase; `prefix` when its last word may continue (`hel*`).
+        case words(String, prefix: Bool)
+        case and, or, not
+    }
 
     /// Nil when `text` holds no word to search for.
     public init?(_ text: String) {
@@ -55,5 +65,16 @@ public struct SearchQuery: Sendable, Equatable {
         guard !terms.isEmpty else { return nil }
         self.text = text
         self.fts5 = terms.joined(separator: " ")
+        self.terms = terms.map { term in
+            switch term {
+            case "AND": return .and
+            case "OR": return .or
+            case "NOT": return .not
+            default:
+                let prefix = term.hasSuffix("*")
+                let quoted = prefix ? term.dropFirst().dropLast(2) : term.dropFirst().dropLast()
+                return .words(quoted.replacingOccurrences(of: "\"\"", with: "\""), prefix: prefix)
+            }
+        }
     }
 }

@@ -57,51 +57,11 @@ import Testing
         #expect(mode == "wal")
     }
 
-    @Test func idsAreConsecutivePerRoomAcrossBatchesAndReopens() async throws {
-        let store = try SQLiteMessageStore(path: path)
-        let first = try await store.append(
-            drafts("a", "a1") + drafts("b", "b1") + drafts("a", "a2", "a3") + drafts("b", "b2")
-        )
-        #expect(first.map(\.message.id) == [1, 1, 2, 3, 2])
-        #expect(first.map(\.message.room.value) == ["a", "b", "a", "a", "b"])
-        let second = try await SQLiteMessageStore(path: path).append(drafts("a", "a4") + drafts("c", "c1"))
-        #expect(second.map(\.message.id) == [4, 1])
-        let rooms = try await store.rooms()
-        #expect(
-            rooms == [
-                StoredRoom(name: RoomName("a")!, messageCount: 4, lastID: 4, lastMessageAt: 1000),
-                StoredRoom(name: RoomName("b")!, messageCount: 2, lastID: 2, lastMessageAt: 1000),
-                StoredRoom(name: RoomName("c")!, messageCount: 1, lastID: 1, lastMessageAt: 1000),
-            ]
-        )
-    }
-
     @Test func idsAreNeverReusedAfterOldMessagesAreDeleted() async throws {
         let store = try SQLiteMessageStore(path: path)
         _ = try await store.append(drafts("p", "1", "2", "3"))
         try await store.pool.write { db in try db.execute(sql: "DELETE FROM messages") }
         #expect(try await store.append(drafts("p", "4")).map(\.message.id) == [4])
-    }
-
-    @Test func historyPages() async throws {
-        let store = try SQLiteMessageStore(path: path)
-        _ = try await store.append(drafts("h", "1", "2", "3", "4", "5") + drafts("other", "x"))
-        let room = RoomName("h")!
-        func ids(_ page: HistoryPage) async throws -> ([Int64], Bool) {
-            let slice = try await store.history(of: room, page)
-            return (slice.messages.map(\.id), slice.truncated)
-        }
-        #expect(try await ids(.latest(limit: 2)) == ([4, 5], true))
-        #expect(try await ids(.latest(limit: 5)) == ([1, 2, 3, 4, 5], false))
-        #expect(try await ids(.before(id: 4, limit: 2)) == ([2, 3], true))
-        #expect(try await ids(.before(id: 3, limit: 2)) == ([1, 2], false))
-        #expect(try await ids(.after(id: 1, limit: 3)) == ([2, 3, 4], true))
-        #expect(try await ids(.after(id: 2, limit: 3)) == ([3, 4, 5], false))
-        #expect(try await ids(.after(id: 5, limit: 3)) == ([], false))
-        #expect(try await store.history(of: room, .after(id: 9, limit: 3)).roomLastID == 5)
-        let nowhere = try await store.history(of: RoomName("nowhere")!, .latest(limit: 5))
-        #expect(nowhere.messages.isEmpty)
-        #expect(nowhere.roomLastID == 0)
     }
 
     @Test func readOnlyStoreRefusesAMissingFile() throws {

@@ -77,7 +77,8 @@ final class ChannelWatch: Sendable {
         )
         let chat = ChatConfiguration(
             rateLimits: limits,
-            joinTimeout: .seconds(2),
+            // Long enough for a connect and join on a loaded CI machine, short enough to wait for.
+            joinTimeout: .seconds(4),
             sessionGrace: .seconds(30)  // held members must not hold their old connection's socket
         )
         let server = try await Self.server(watch, chat: chat)

@@ -9,7 +9,9 @@ import Testing
 /// The promises of ``MessageStore``, checked the same way against each store: SQLite (a file in
 /// a temporary folder) and PostgreSQL (a throwaway server). Two store instances on one database
 /// stand for two nodes.
-@Suite struct StoreConformanceTests {
+// Serialized: each case starts a PostgreSQL server, and several at once load a small CI machine
+// enough to make the timing-sensitive server tests running alongside miss their deadlines.
+@Suite(.serialized) struct StoreConformanceTests {
     enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
         case sqlite, postgres
         var testDescription: String { rawValue }

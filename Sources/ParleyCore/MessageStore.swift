@@ -82,6 +82,11 @@ public protocol MessageStore: Sendable {
     /// Every room that has ever stored a message.
     func rooms() async throws -> [StoredRoom]
 
+    /// The id of the newest message ever stored in each of `rooms` that has one, read from one
+    /// snapshot (rooms that never stored a message are left out). A cluster node polls this for
+    /// the rooms its members are in, in case it missed a notification.
+    func lastIDs(of rooms: [RoomName]) async throws -> [RoomName: Int64]
+
     /// The newest messages of `room` that match the page's query, oldest first; `truncated` says
     /// that older matches remain.
     func search(in room: RoomName, _ page: SearchPage) async throws -> HistorySlice

@@ -112,6 +112,19 @@ public final class PostgresMessageStore: MessageStore {
         return rooms
     }
 
+    public func lastIDs(of rooms: [RoomName]) async throws -> [RoomName: Int64] {
+        if rooms.isEmpty { return [:] }
+        let rows = try await client.query(
+            "SELECT name, last_id FROM rooms WHERE name = ANY(\(rooms.map(\.value)))",
+            logger: logger
+        )
+        var lastIDs: [RoomName: Int64] = [:]
+        for try await (name, lastID) in rows.decode((String, Int64).self) {
+            lastIDs[RoomName(trusted: name)] = lastID
+        }
+        return lastIDs
+    }
+
     public func search(in room: RoomName, _ page: SearchPage) async throws -> HistorySlice {
         var bindings = PostgresBindings()
         bindings.append(room.value)

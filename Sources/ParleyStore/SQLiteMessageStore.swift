@@ -217,6 +217,18 @@ public final class SQLiteMessageStore: MessageStore {
         }
     }
 
+    public func lastIDs(of rooms: [RoomName]) async throws -> [RoomName: Int64] {
+        if rooms.isEmpty { return [:] }
+        return try await pool.read { db in
+            let statement = try db.cachedStatement(sql: "SELECT last_id FROM rooms WHERE name = ?")
+            var lastIDs: [RoomName: Int64] = [:]
+            for room in rooms {
+                if let lastID = try Int64.fetchOne(statement, arguments: [room.value]) { lastIDs[room] = lastID }
+            }
+            return lastIDs
+        }
+    }
+
     public func search(in room: RoomName, _ page: SearchPage) async throws -> HistorySlice {
         try await pool.read { db in
             // The FTS index is matched first (it knows no rooms), then narrowed to the room; one

@@ -75,7 +75,7 @@ struct Failure: Error, CustomStringConvertible {
         let room = self.room
         let nick = try await hub.beginJoin(senderID, room: room, nick: Nick("sender"))
         let empty = HistorySlice(messages: [], truncated: false, roomLastID: 0)
-        await hub.completeJoin(senderID, room: room, history: empty, since: nil, ref: nil)
+        await hub.completeJoin(senderID, room: room, history: empty, ref: nil)
         _ = try await sender.next()  // joined
         _ = try await sender.next()  // history
 
@@ -130,7 +130,7 @@ struct Failure: Error, CustomStringConvertible {
         let history = try await store.history(of: room, .latest(limit: 50))
         let c = try await append("c")
         await hub.deliver([(a, ack)])  // collected while joining
-        await hub.completeJoin(joiner.id, room: room, history: history, since: nil, ref: "j")
+        await hub.completeJoin(joiner.id, room: room, history: history, ref: "j")
         await hub.deliver([(b, ack), (c, ack)])  // b after the join completed
         let d = try await append("d")
         await hub.deliver([(d, ack)])
@@ -144,5 +144,58 @@ struct Failure: Error, CustomStringConvertible {
         // Only c and d are new, in order; neither a nor b came twice.
         #expect(try await joiner.next()["text"] as? String == "c")
         #expect(try await joiner.next()["text"] as? String == "d")
+    }
+}
+
+/// The hub's one path for messages it did not commit itself (another node's, in a cluster): "the
+/// room reached id N" makes it read what each member misses from the store and send it in order.
+@Suite struct RoomCatchUpTests {
+    @Test func messagesCommittedElsewhereArriveInOrderWithoutGapsOrDuplicates() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "parley-chat-\(UUID().uuidString)"
+        )
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("chat.sqlite").path
+        let store = try SQLiteMessageStore(path: path)
+        let otherNode = try SQLiteMessageStore(path: path)  // another writer of the same rooms
+        let chat = ChatService(store: store, logger: PipelineAndHubTests.logger)
+        let catchUp = Task { try await chat.catchUpService.run() }
+        defer { catchUp.cancel() }
+        let room = RoomName("shared")!
+        let ack = AckTarget(connection: 0, ref: nil)
+        func appendElsewhere(_ text: String) async throws -> AppendResult {
+            try await otherNode.append([MessageDraft(room: room, nick: "far", text: text, createdAt: 1)])[0]
+        }
+
+        let (outbox, drain) = Outbox.make(maxQueuedBytes: 1 << 30)
+        var member = Peer(id: try #require(await chat.hub.connect(outbox: outbox)), drain: drain)
+        _ = try await chat.hub.beginJoin(member.id, room: room, nick: Nick("near"))
+        let history = try await store.history(of: room, .latest(limit: 50))
+        await chat.hub.completeJoin(member.id, room: room, history: history, ref: nil)
+        _ = try await member.next()  // joined
+        _ = try await member.next()  // history
+
+        // Delivering id 3 alone would skip 1 and 2: the hub reads them first.
+        _ = try await appendElsewhere("one")
+        _ = try await appendElsewhere("two")
+        let three = try await appendElsewhere("three")
+        await chat.hub.deliver([(three, ack)])
+        // A notification that the room reached 5.
+        _ = try await appendElsewhere("four")
+        let five = try await appendElsewhere("five")
+        await chat.hub.roomReached(room, lastID: 5)
+        var received: [Int64] = []
+        while received.last != 5 {
+            received.append(try #require(try await member.next()["id"] as? Int64))
+        }
+        #expect(received == [1, 2, 3, 4, 5])
+
+        // Told again (a late notification, a poll, the commit itself): nothing comes twice.
+        await chat.hub.deliver([(five, ack), (three, ack)])
+        await chat.hub.roomReached(room, lastID: 5)
+        let six = try await appendElsewhere("six")
+        await chat.hub.deliver([(six, ack)])
+        #expect(try await member.next()["id"] as? Int64 == 6)
     }
 }

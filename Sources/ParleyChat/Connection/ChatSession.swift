@@ -128,22 +128,24 @@ public struct ChatSession: Sendable {
         ref: String?
     ) async throws(ChatError) {
         nick = try await chat.hub.beginJoin(connectionID, room: room, nick: requestedNick, resume: resume)
-        let page: HistoryPage? =
+        // Without history to replay, the read still tells where the room stands: live
+        // messages follow on from its newest id.
+        let replayed = since != nil || chat.configuration.historyOnJoin > 0
+        let page: HistoryPage =
             if let since {
                 .after(id: since, limit: ProtocolLimits.maxSinceReplay)
-            } else if chat.configuration.historyOnJoin > 0 {
-                .latest(limit: chat.configuration.historyOnJoin)
             } else {
-                nil
+                .latest(limit: chat.configuration.historyOnJoin)
             }
-        var slice = HistorySlice(messages: [], truncated: false, roomLastID: 0)
+        var slice: HistorySlice
         do throws(ChatError) {
-            if let page { slice = try await readHistory(room, page) }
+            slice = try await readHistory(room, page)
         } catch {
             await chat.hub.abortJoin(connectionID, room: room)
             throw error
         }
-        await chat.hub.completeJoin(connectionID, room: room, history: slice, since: since, ref: ref)
+        if !replayed { slice = HistorySlice(messages: [], truncated: false, roomLastID: slice.roomLastID) }
+        await chat.hub.completeJoin(connectionID, room: room, history: slice, ref: ref)
         rooms.insert(room)
     }
 

@@ -52,17 +52,34 @@ extension ChatHub {
     /// Members are reference types so that fan-out can update each one's watermark in place.
     final class Room {
         var members: [ConnectionID: Member] = [:]
+        /// The newest id the room is known to have in the store: from commits, notifications,
+        /// history reads and polls.
+        var knownLastID: Int64 = 0
+        var catchUp = CatchUpState.idle
+    }
+
+    /// Whether the store is being read for what a room's members miss.
+    enum CatchUpState {
+        case idle
+        /// Requested: the room is in ``RoomCatchUp``'s queue.
+        case queued
+        /// ``RoomCatchUp`` is reading it; new requests are folded into that run.
+        case running
     }
 
     final class Member {
         let nick: Nick
         let outbox: Outbox
-        /// The newest message id this member was sent or replayed.
+        /// The newest message id this member was sent or replayed: it has every message of the
+        /// room up to it (or was told, by a truncated history, to page for them). The next
+        /// message it is sent is always `lastSentID + 1`.
         var lastSentID: Int64 = 0
         /// While joining: live messages collected until the history has been sent.
         var pending: [(Int64, ByteBuffer)]? = []
         /// Whether the other members know about this member (its first join completed).
         var isVisible = false
+        /// Whether messages go to it now: it has joined, and is not held for a session.
+        var isReceiving: Bool { pending == nil && !isHeld }
         /// Kept for a session whose connection dropped or was replaced: nothing is sent to it.
         var isHeld = false
         /// Frames were queued for it during the current fan-out and its writer is to be woken.

@@ -7,7 +7,7 @@ public import ParleyCore
 /// A member joins in two steps so that the switch from replayed history to live messages has no
 /// gap and no duplicate: ``beginJoin(_:room:nick:resume:)`` starts collecting the room's live messages
 /// for the member, the caller reads history from the store, and
-/// ``completeJoin(_:room:history:since:ref:)`` sends `joined`, the history, then the collected
+/// ``completeJoin(_:room:history:ref:)`` sends `joined`, the history, then the collected
 /// messages that the history does not already hold. Each member remembers the newest id it was
 /// sent, so a message committed before the history was read but delivered after is not sent twice.
 ///
@@ -33,17 +33,23 @@ public actor ChatHub {
 
     private let metrics: ChatMetrics
     private var memberCount = 0
+    /// Rooms whose members miss messages that are in the store, for ``RoomCatchUp``.
+    private let catchUpRequests: AsyncStream<RoomName>.Continuation?
 
+    /// - Parameter catchUpRequests: where to queue rooms that need reading from the store (see
+    ///   ``RoomCatchUp``); without it, a message that would leave a gap is not sent.
     public init(
         maxRoomsPerConnection: Int = 100,
         maxMembersPerRoom: Int = 0,
         sessionGrace: Duration = .zero,
-        metrics: ChatMetrics = .none
+        metrics: ChatMetrics = .none,
+        catchUpRequests: AsyncStream<RoomName>.Continuation? = nil
     ) {
         self.maxRoomsPerConnection = maxRoomsPerConnection
         self.maxMembersPerRoom = maxMembersPerRoom
         self.sessionGrace = sessionGrace
         self.metrics = metrics
+        self.catchUpRequests = catchUpRequests
     }
 
     private func recordSizes() {
@@ -191,26 +197,18 @@ public actor ChatHub {
     /// Second step of a join: sends `joined`, the `history` event, and the live messages
     /// collected since ``beginJoin(_:room:nick:resume:)`` that come after the history; from then on the
     /// member gets the room's messages as they are committed.
-    ///
-    /// - Parameter since: the id the client said it has seen, if it gave one.
     public func completeJoin(
         _ id: ConnectionID,
         room roomName: RoomName,
         history: HistorySlice,
-        since: Int64?,
         ref: String?
     ) {
-        guard let room = rooms[roomName], let member = room.members[id], let pending = member.pending else {
+        guard let room = rooms[roomName], let member = room.members[id], member.pending != nil else {
             return
         }
         let isNewMember = !member.isVisible
-        member.pending = nil
         member.isVisible = true
-        // What the client has after this history: the replayed messages, and what it said it had
-        // seen (but no more than the room held: a `since` from a database that was since
-        // replaced must not hide the new messages).
-        let claimed = min(since ?? 0, history.roomLastID)
-        let replayedUpTo = max(history.messages.last?.id ?? 0, claimed, member.lastSentID)
+        room.knownLastID = max(room.knownLastID, history.roomLastID)
 
         let members = room.members.values.filter(\.isVisible).map(\.nick.value)
             .sorted { $0.lowercased() < $1.lowercased() }
@@ -224,11 +222,11 @@ public actor ChatHub {
         member.outbox.send(joined)
         member.outbox.send(ServerEvent.history(room: roomName, slice: history, ref: nil))
         metrics.messagesReplayed.increment(by: history.messages.count)
-        member.lastSentID = replayedUpTo
-        for (messageID, frame) in pending where messageID > member.lastSentID {
-            member.outbox.send(frame)
-            member.lastSentID = messageID
-        }
+        // After this history the client has the room up to its newest id: the replayed page
+        // reaches it, or `since` was at or beyond it, or the page is `truncated` and the client
+        // pages on for the rest.
+        member.lastSentID = max(member.lastSentID, history.roomLastID)
+        sendCollected(by: member, in: room, named: roomName)
         if isNewMember {
             broadcastPresence(room: roomName, nick: member.nick, event: "join", except: id)
         }
@@ -240,12 +238,7 @@ public actor ChatHub {
         if member.isVisible {
             // A rejoin of a room the member was already in: it stays in, and catches up on what
             // was collected meanwhile.
-            let pending = member.pending ?? []
-            member.pending = nil
-            for (messageID, frame) in pending where messageID > member.lastSentID {
-                member.outbox.send(frame)
-                member.lastSentID = messageID
-            }
+            if let room = rooms[roomName] { sendCollected(by: member, in: room, named: roomName) }
         } else {
             connections[id]?.rooms.remove(roomName)
             removeMember(id, from: roomName)
@@ -273,6 +266,10 @@ public actor ChatHub {
     /// Sends committed messages to their rooms' members, in the order given (which is commit
     /// order, so ids ascend within each room), and acknowledges each to its sender. A `say` that
     /// repeated a stored `mid` is only acknowledged, with the id stored the first time.
+    ///
+    /// A member is only ever sent the message after the last one it has. When a message would
+    /// leave a gap (another node committed the ids between), the room is read from the store
+    /// for it instead (``RoomCatchUp``); the sender's ack does not wait for that.
     public func deliver(_ committed: [(result: AppendResult, ack: AckTarget)]) {
         // Frames are queued for everyone first and each writer is woken once at the end.
         var touched: [Member] = []
@@ -280,33 +277,135 @@ public actor ChatHub {
         for (result, ack) in committed {
             let message = result.message
             if result.isNew, let room = rooms[message.room] {
-                let frame = ServerEvent.message(message)
-                var delivered = 0
-                for member in room.members.values where !member.isHeld {
-                    if member.pending != nil {
-                        member.pending!.append((message.id, frame))
-                    } else if message.id > member.lastSentID {
-                        if !member.needsFlush {
-                            member.needsFlush = true
-                            touched.append(member)
-                        }
-                        member.outbox.enqueue(frame)
-                        member.lastSentID = message.id
-                        delivered += 1
-                    }
-                }
-                metrics.messagesBroadcast.increment(by: delivered)
+                room.knownLastID = max(room.knownLastID, message.id)
+                fanOut(message, in: room, after: nil, touched: &touched)
             }
             if let outbox = connections[ack.connection]?.outbox {
                 outbox.enqueue(ServerEvent.ack(id: message.id, ref: ack.ref), settlingReply: true)
                 ackOutboxes.append(outbox)
             }
         }
+        flush(touched)
+        for outbox in ackOutboxes { outbox.flush() }
+    }
+
+    /// Tells the hub that `room` has messages up to `lastID` in the store (another node
+    /// committed them, or a poll found them); members that miss some are caught up.
+    public func roomReached(_ roomName: RoomName, lastID: Int64) {
+        guard let room = rooms[roomName] else { return }
+        room.knownLastID = max(room.knownLastID, lastID)
+        if room.members.values.contains(where: { $0.isReceiving && $0.lastSentID < lastID }) {
+            requestCatchUp(room, named: roomName)
+        }
+    }
+
+    /// The rooms that have members here, each with the newest id known to the hub: what a
+    /// poll of the store compares against.
+    public func watchedRooms() -> [RoomName: Int64] {
+        rooms.mapValues(\.knownLastID)
+    }
+
+    /// Where ``RoomCatchUp`` should read `room` from: the oldest `lastSentID` of a member that
+    /// misses messages, or `nil` when none does (the run is over).
+    func catchUpStart(_ roomName: RoomName) -> Int64? {
+        guard let room = rooms[roomName] else { return nil }
+        let behind = room.members.values.lazy.filter { $0.isReceiving && $0.lastSentID < room.knownLastID }
+        guard let start = behind.map(\.lastSentID).min() else {
+            room.catchUp = .idle
+            return nil
+        }
+        room.catchUp = .running
+        return start
+    }
+
+    /// Ends a catch-up run that could not read the store; the next request or poll starts
+    /// another.
+    func catchUpFailed(_ roomName: RoomName) {
+        rooms[roomName]?.catchUp = .idle
+    }
+
+    /// Sends what ``RoomCatchUp`` read from the store: every message of `room` after `start`
+    /// (up to `slice.roomLastID` unless the slice is truncated). Members that had everything
+    /// up to `start` or later get what they miss; a member further behind waits for the next
+    /// read.
+    func deliverCaughtUp(_ roomName: RoomName, after start: Int64, _ slice: HistorySlice) {
+        guard let room = rooms[roomName] else { return }
+        var touched: [Member] = []
+        for message in slice.messages {
+            fanOut(message, in: room, after: start, touched: &touched)
+        }
+        if !slice.truncated {
+            // The read saw the whole room: what it did not return does not exist (pruned), so
+            // members are not waiting for it.
+            room.knownLastID = slice.roomLastID
+            for member in room.members.values where member.isReceiving && member.lastSentID >= start {
+                member.lastSentID = max(member.lastSentID, slice.roomLastID)
+            }
+        }
+        flush(touched)
+    }
+
+    /// Queues `message` for every member whose next message it is, and collects it for
+    /// members still joining. A member it would leave a gap for gets the room caught up
+    /// instead, unless `start` says the message follows a complete read from `start`.
+    private func fanOut(_ message: ChatMessage, in room: Room, after start: Int64?, touched: inout [Member]) {
+        var frame: ByteBuffer?
+        var delivered = 0
+        var missing = false
+        for member in room.members.values where !member.isHeld {
+            if member.pending != nil {
+                if frame == nil { frame = ServerEvent.message(message) }
+                member.pending!.append((message.id, frame!))
+                continue
+            }
+            guard message.id > member.lastSentID else { continue }
+            let follows =
+                if let start { member.lastSentID >= start } else { message.id == member.lastSentID + 1 }
+            guard follows else {
+                missing = true
+                continue
+            }
+            if frame == nil { frame = ServerEvent.message(message) }
+            if !member.needsFlush {
+                member.needsFlush = true
+                touched.append(member)
+            }
+            member.outbox.enqueue(frame!)
+            member.lastSentID = message.id
+            delivered += 1
+        }
+        metrics.messagesBroadcast.increment(by: delivered)
+        if missing { requestCatchUp(room, named: message.room) }
+    }
+
+    private func flush(_ touched: [Member]) {
         for member in touched {
             member.needsFlush = false
             member.outbox.flush()
         }
-        for outbox in ackOutboxes { outbox.flush() }
+    }
+
+    /// Sends a member that finished (or gave up) joining the messages collected meanwhile that
+    /// follow what it has, in id order; if they leave a gap, the room is caught up for it.
+    private func sendCollected(by member: Member, in room: Room, named roomName: RoomName) {
+        var collected = member.pending ?? []
+        member.pending = nil
+        collected.sort { $0.0 < $1.0 }
+        for (messageID, frame) in collected where messageID > member.lastSentID {
+            guard messageID == member.lastSentID + 1 else {
+                room.knownLastID = max(room.knownLastID, collected.last!.0)
+                break
+            }
+            member.outbox.send(frame)
+            member.lastSentID = messageID
+        }
+        if member.lastSentID < room.knownLastID { requestCatchUp(room, named: roomName) }
+    }
+
+    private func requestCatchUp(_ room: Room, named roomName: RoomName) {
+        guard room.catchUp == .idle, let catchUpRequests else { return }
+        room.catchUp = .queued
+        catchUpRequests.yield(roomName)
     }
 
     /// Tells each sender that its message could not be stored.

@@ -53,24 +53,37 @@ public final class ChatService: Sendable {
     public let pipeline: CommitPipeline
     public let metrics: ChatMetrics
     let logger: Logger
+    private let catchUp: RoomCatchUp
 
+    /// - Parameter committed: told, after each commit, the newest id each room of the batch
+    ///   reached (a cluster node rings the other nodes with it).
     public init(
         store: any MessageStore,
         configuration: ChatConfiguration = ChatConfiguration(),
         metrics: ChatMetrics = .none,
-        logger: Logger
+        logger: Logger,
+        committed: (@Sendable ([RoomName: Int64]) -> Void)? = nil
     ) {
         self.configuration = configuration
         self.store = store
         self.logger = logger
         self.metrics = metrics
+        let (catchUpRequests, catchUpQueue) = AsyncStream.makeStream(of: RoomName.self)
         self.hub = ChatHub(
             maxRoomsPerConnection: configuration.maxRoomsPerConnection,
             maxMembersPerRoom: configuration.maxMembersPerRoom,
             sessionGrace: configuration.sessionGrace,
-            metrics: metrics
+            metrics: metrics,
+            catchUpRequests: catchUpQueue
         )
-        self.pipeline = CommitPipeline(store: store, hub: hub, logger: logger, metrics: metrics)
+        self.catchUp = RoomCatchUp(requests: catchUpRequests, store: store, hub: hub, logger: logger)
+        self.pipeline = CommitPipeline(
+            store: store,
+            hub: hub,
+            logger: logger,
+            metrics: metrics,
+            committed: committed
+        )
     }
 
     /// A newly opened connection: its command router and the frames to write to it.
@@ -98,6 +111,9 @@ public final class ChatService: Sendable {
     /// The service that, on graceful shutdown, commits what was accepted and then closes every
     /// connection with 1001 (going away). Run it after the transport so it stops first.
     public var drainService: any Service { ConnectionDrainer(chat: self) }
+
+    /// The service that reads from the store what members miss (messages other nodes committed).
+    public var catchUpService: any Service { catchUp }
 
     /// The service that closes connections that have joined no room within the join timeout.
     public var joinTimeoutService: any Service { JoinTimeoutSweeper(chat: self) }

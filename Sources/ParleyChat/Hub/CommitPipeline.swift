@@ -18,6 +18,7 @@ public actor CommitPipeline: Service {
     private let logger: Logger
     private let now: @Sendable () -> Int64
     private let metrics: ChatMetrics
+    private let committed: (@Sendable ([RoomName: Int64]) -> Void)?
 
     private var pending: [Request] = []
     private var batchWaiter: CheckedContinuation<Void, Never>?
@@ -52,9 +53,11 @@ public actor CommitPipeline: Service {
         maxBatchSize: Int = 1024,
         logger: Logger,
         metrics: ChatMetrics = .none,
-        now: (@Sendable () -> Int64)? = nil
+        now: (@Sendable () -> Int64)? = nil,
+        committed: (@Sendable ([RoomName: Int64]) -> Void)? = nil
     ) {
         self.metrics = metrics
+        self.committed = committed
         self.store = store
         self.hub = hub
         self.maxBatchSize = maxBatchSize
@@ -115,6 +118,13 @@ public actor CommitPipeline: Service {
                 statistics.batches += 1
                 statistics.messages += stored.count(where: \.isNew)
                 metrics.messagesCommitted.increment(by: stored.count(where: \.isNew))
+                if let committed {
+                    var newest: [RoomName: Int64] = [:]
+                    for result in stored where result.isNew {
+                        newest[result.message.room] = max(newest[result.message.room] ?? 0, result.message.id)
+                    }
+                    if !newest.isEmpty { committed(newest) }
+                }
                 await hub.deliver(Array(zip(stored, batch.lazy.map(\.ack))))
                 if failing {
                     failing = false

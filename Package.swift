@@ -52,6 +52,7 @@ let package = Package(
                 "ParleyCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings,
             plugins: ["EmbedMigrations"]
@@ -68,12 +69,29 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Cluster mode: several nodes on one PostgreSQL database, told of each other's commits
+        // by a LISTEN/NOTIFY doorbell (and a safety poll) and reading the rows themselves.
+        .target(
+            name: "ParleyCluster",
+            dependencies: [
+                "ParleyChat",
+                "ParleyCore",
+                "ParleyPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The HTTP side and the WebSocket transport (Hummingbird), wired into one service group.
         .target(
             name: "ParleyServer",
             dependencies: [
                 "ParleyChat",
+                "ParleyCluster",
                 "ParleyStore",
+                "ParleyPostgres",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -117,6 +135,7 @@ let package = Package(
                 "ParleyChat",
                 "ParleyServer",
                 "ParleyStore",
+                "ParleyPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -138,6 +157,17 @@ let package = Package(
             capability: .buildTool(),
             dependencies: ["FileEmbedder"]
         ),
+        // Test helpers shared by the test targets: a throwaway PostgreSQL server.
+        .target(
+            name: "ParleyTestSupport",
+            dependencies: [
+                "ParleyPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/ParleyTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ParleyChatTests",
             dependencies: [
@@ -156,6 +186,7 @@ let package = Package(
             dependencies: [
                 "ParleyStore",
                 "ParleyPostgres",
+                "ParleyTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
@@ -168,6 +199,7 @@ let package = Package(
                 "ParleyChat",
                 "ParleyServer",
                 "ParleyStore",
+                "ParleyTestSupport",
                 "parley",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

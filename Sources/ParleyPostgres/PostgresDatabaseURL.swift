@@ -48,9 +48,17 @@ public struct PostgresDatabaseURL: Sendable, CustomStringConvertible {
     /// The URL without its password, for logs.
     public var description: String { "postgres://\(username)@\(host):\(port)/\(database)" }
 
+    /// How long opening one connection may take: a database that is down should be reported
+    /// in seconds, not after the driver's retries.
+    public static let connectTimeout: Duration = .seconds(5)
+
     /// A pool configuration for this database.
-    public var clientConfiguration: PostgresClient.Configuration {
-        PostgresClient.Configuration(
+    public var clientConfiguration: PostgresClient.Configuration { clientConfiguration(applicationName: nil) }
+
+    /// A pool configuration for this database whose connections show as `applicationName` in
+    /// `pg_stat_activity`.
+    public func clientConfiguration(applicationName: String?) -> PostgresClient.Configuration {
+        var configuration = PostgresClient.Configuration(
             host: host,
             port: port,
             username: username,
@@ -58,5 +66,29 @@ public struct PostgresDatabaseURL: Sendable, CustomStringConvertible {
             database: database,
             tls: tls ? .require(.makeClientConfiguration()) : .disable
         )
+        configuration.options.connectTimeout = Self.connectTimeout
+        if let applicationName {
+            configuration.options.additionalStartupParameters = [("application_name", applicationName)]
+        }
+        return configuration
+    }
+
+    /// The configuration of one connection outside the pool (a node's listening connection).
+    public func connectionConfiguration(applicationName: String? = nil) throws -> PostgresConnection.Configuration {
+        var configuration = PostgresConnection.Configuration(
+            host: host,
+            port: port,
+            username: username,
+            password: password,
+            database: database,
+            tls: tls ? .require(try NIOSSLContext(configuration: .makeClientConfiguration())) : .disable
+        )
+        configuration.options.connectTimeout = .nanoseconds(
+            Int64(Self.connectTimeout.components.seconds) * 1_000_000_000
+        )
+        if let applicationName {
+            configuration.options.additionalStartupParameters = [("application_name", applicationName)]
+        }
+        return configuration
     }
 }

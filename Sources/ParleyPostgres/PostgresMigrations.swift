@@ -24,47 +24,51 @@ public enum PostgresMigrations {
     /// Applies the migrations `client`'s database lacks; returns the identifiers applied.
     @discardableResult
     public static func migrate(_ client: PostgresClient, logger: Logger) async throws -> [String] {
-        try await client.withConnection { connection in
-            try await connection.query("SELECT pg_advisory_lock(\(lockKey))", logger: logger)
-            do {
+        try await client.withConnection { connection in try await migrate(connection, logger: logger) }
+    }
+
+    /// Applies the migrations the database of `connection` lacks; returns the identifiers applied.
+    @discardableResult
+    public static func migrate(_ connection: PostgresConnection, logger: Logger) async throws -> [String] {
+        try await connection.query("SELECT pg_advisory_lock(\(lockKey))", logger: logger)
+        do {
+            try await connection.query(
+                "CREATE TABLE IF NOT EXISTS parley_migrations (identifier text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+                logger: logger
+            )
+            var applied: Set<String> = []
+            for try await identifier in try await connection.query(
+                "SELECT identifier FROM parley_migrations",
+                logger: logger
+            ).decode(String.self) {
+                applied.insert(identifier)
+            }
+            let unknown = applied.subtracting(identifiers)
+            if !unknown.isEmpty {
+                throw PostgresStoreError.newerSchema(migrations: unknown.sorted())
+            }
+            var done: [String] = []
+            for migration in embedded where !applied.contains(migration.identifier) {
+                // One transaction per file, with its record. The extended protocol takes one
+                // statement at a time, so the file is split (function bodies kept whole).
+                try await connection.query("BEGIN", logger: logger)
+                for statement in statements(in: migration.sql) {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
                 try await connection.query(
-                    "CREATE TABLE IF NOT EXISTS parley_migrations (identifier text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+                    "INSERT INTO parley_migrations (identifier) VALUES (\(migration.identifier))",
                     logger: logger
                 )
-                var applied: Set<String> = []
-                for try await identifier in try await connection.query(
-                    "SELECT identifier FROM parley_migrations",
-                    logger: logger
-                ).decode(String.self) {
-                    applied.insert(identifier)
-                }
-                let unknown = applied.subtracting(identifiers)
-                if !unknown.isEmpty {
-                    throw PostgresStoreError.newerSchema(migrations: unknown.sorted())
-                }
-                var done: [String] = []
-                for migration in embedded where !applied.contains(migration.identifier) {
-                    // One transaction per file, with its record. The extended protocol takes one
-                    // statement at a time, so the file is split (function bodies kept whole).
-                    try await connection.query("BEGIN", logger: logger)
-                    for statement in statements(in: migration.sql) {
-                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
-                    }
-                    try await connection.query(
-                        "INSERT INTO parley_migrations (identifier) VALUES (\(migration.identifier))",
-                        logger: logger
-                    )
-                    try await connection.query("COMMIT", logger: logger)
-                    done.append(migration.identifier)
-                    logger.info("Applied PostgreSQL migration \(migration.identifier)")
-                }
-                try await connection.query("SELECT pg_advisory_unlock(\(lockKey))", logger: logger)
-                return done
-            } catch {
-                _ = try? await connection.query("ROLLBACK", logger: logger)
-                _ = try? await connection.query("SELECT pg_advisory_unlock(\(lockKey))", logger: logger)
-                throw error
+                try await connection.query("COMMIT", logger: logger)
+                done.append(migration.identifier)
+                logger.info("Applied PostgreSQL migration \(migration.identifier)")
             }
+            try await connection.query("SELECT pg_advisory_unlock(\(lockKey))", logger: logger)
+            return done
+        } catch {
+            _ = try? await connection.query("ROLLBACK", logger: logger)
+            _ = try? await connection.query("SELECT pg_advisory_unlock(\(lockKey))", logger: logger)
+            throw error
         }
     }
 }

@@ -4,6 +4,7 @@ import HummingbirdWebSocket
 import Logging
 import NIOCore
 import ParleyChat
+import ParleyCluster
 import Prometheus
 
 /// The request context of Parley's HTTP routes: Hummingbird's, plus the connection's channel
@@ -30,6 +31,7 @@ func buildApplication(
     chat: ChatService,
     files: StaticFiles,
     metrics: PrometheusCollectorRegistry,
+    databaseStatus: DatabaseStatus? = nil,
     logger: Logger,
     onConnection: (@Sendable (any Channel) -> Void)? = nil,
     onServerRunning: @escaping @Sendable (Int) async -> Void
@@ -40,7 +42,7 @@ func buildApplication(
         SecurityHeadersMiddleware()
         StaticFileMiddleware(files: files)
     }
-    APIRoutes(chat: chat).register(on: router)
+    APIRoutes(chat: chat, databaseStatus: databaseStatus).register(on: router)
     router.get("/metrics") { _, _ in
         Response(
             status: .ok,

@@ -3,6 +3,9 @@ import Hummingbird
 public import Logging
 public import NIOCore
 import ParleyChat
+import ParleyCluster
+import ParleyCore
+import ParleyPostgres
 public import ParleyStore
 import Prometheus
 import ServiceLifecycle
@@ -17,8 +20,11 @@ import UnixSignals
 public struct ParleyServer: Sendable {
     public let configuration: ServerConfiguration
     private let group: ServiceGroup
-    /// The server's message store (tests reach its writer connection through it).
-    public let store: SQLiteMessageStore
+    /// The server's SQLite store, when it runs on one (tests reach its writer connection).
+    public let store: SQLiteMessageStore?
+    /// The cluster node, when `databasePath` is a `postgres://` URL.
+    private let node: ClusterNode?
+    private let logger: Logger
 
     /// Opens the database (creating and migrating it) and reads the web root.
     ///
@@ -31,26 +37,46 @@ public struct ParleyServer: Sendable {
     ///     references to check that a closed connection is freed.
     public init(
         configuration: ServerConfiguration,
-        logger: Logger,
+        logger baseLogger: Logger,
         handlesSignals: Bool = true,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in },
         onConnection: (@Sendable (any Channel) -> Void)? = nil
     ) throws {
         self.configuration = configuration
         // The web root first: a mistyped folder must not leave a new, empty database behind.
-        let files = try configuration.webRoot.map { try StaticFiles(root: $0, logger: logger) } ?? StaticFiles()
-        let store = try SQLiteMessageStore(
-            path: configuration.databasePath,
-            options: .init(synchronousFull: configuration.synchronousFull, busyTimeout: configuration.busyTimeout)
-        )
-        self.store = store
+        let files = try configuration.webRoot.map { try StaticFiles(root: $0, logger: baseLogger) } ?? StaticFiles()
+        let store: any MessageStore
+        let databaseName: String
+        let logger: Logger
+        if PostgresDatabaseURL.isPostgres(configuration.databasePath) {
+            let node = try ClusterNode(url: configuration.databasePath, id: configuration.nodeID, logger: baseLogger)
+            var nodeLogger = baseLogger
+            nodeLogger[metadataKey: "parley.node"] = "\(node.id)"
+            logger = nodeLogger
+            store = node.store
+            databaseName = node.url.description
+            self.node = node
+            self.store = nil
+        } else {
+            let sqlite = try SQLiteMessageStore(
+                path: configuration.databasePath,
+                options: .init(synchronousFull: configuration.synchronousFull, busyTimeout: configuration.busyTimeout)
+            )
+            store = sqlite
+            databaseName = URL(fileURLWithPath: configuration.databasePath).standardizedFileURL.path
+            self.node = nil
+            self.store = sqlite
+            logger = baseLogger
+        }
+        self.logger = logger
         // A registry per server: several servers in one process (the tests) keep their own counts.
         let registry = PrometheusCollectorRegistry()
         let chat = ChatService(
             store: store,
             configuration: configuration.chat,
             metrics: ChatMetrics(factory: PrometheusMetricsFactory(registry: registry)),
-            logger: logger
+            logger: logger,
+            committed: node?.committed
         )
         let host = configuration.host
         let application = buildApplication(
@@ -58,6 +84,7 @@ public struct ParleyServer: Sendable {
             chat: chat,
             files: files,
             metrics: registry,
+            databaseStatus: node?.status,
             logger: logger,
             onConnection: onConnection
         ) { port in
@@ -72,7 +99,7 @@ public struct ParleyServer: Sendable {
             logger.info(
                 "Parley is running: open http://\(shownHost):\(port)/",
                 metadata: [
-                    "parley.database": "\(URL(fileURLWithPath: configuration.databasePath).standardizedFileURL.path)",
+                    "parley.database": "\(databaseName)",
                     "parley.holds": "\(holds)",
                     "parley.page": "\(files.origin)",
                 ]
@@ -80,7 +107,8 @@ public struct ParleyServer: Sendable {
             await onRunning(port)
         }
         var groupConfiguration = ServiceGroupConfiguration(
-            services: [chat.commitService, chat.joinTimeoutService, application, chat.drainService],
+            services: (node?.services(for: chat.hub, logger: logger) ?? [])
+                + [chat.commitService, chat.catchUpService, chat.joinTimeoutService, application, chat.drainService],
             gracefulShutdownSignals: handlesSignals ? [.sigterm, .sigint] : [],
             logger: logger
         )
@@ -93,6 +121,7 @@ public struct ParleyServer: Sendable {
     /// Throws ``ListenError`` when the address cannot be listened on.
     public func run() async throws {
         do {
+            try await node?.prepare(logger: logger)
             try await group.run()
         } catch let error as IOError
             where error.errnoCode == EADDRINUSE || error.errnoCode == EACCES

@@ -5,8 +5,10 @@ public struct ServerConfiguration: Sendable {
     public var host: String
     /// 0 picks a free port; the server logs the one it got.
     public var port: Int
-    /// The SQLite database file, created on first start.
+    /// The SQLite database file, created on first start, or a `postgres://` URL (cluster mode).
     public var databasePath: String
+    /// On PostgreSQL, the node's name in logs, metrics and notifications (random when `nil`).
+    public var nodeID: String?
     /// A folder to serve the chat page from instead of the copy built into the binary (for
     /// working on the page); `nil` serves the built-in one.
     public var webRoot: String?
@@ -37,6 +39,7 @@ public struct ServerConfiguration: Sendable {
         host: String = "127.0.0.1",
         port: Int = 8080,
         databasePath: String = "parley.sqlite",
+        nodeID: String? = nil,
         webRoot: String? = nil,
         synchronousFull: Bool = true,
         chat: ChatConfiguration = ChatConfiguration(),
@@ -51,6 +54,7 @@ public struct ServerConfiguration: Sendable {
         self.host = host
         self.port = port
         self.databasePath = databasePath
+        self.nodeID = nodeID
         self.webRoot = webRoot
         self.synchronousFull = synchronousFull
         self.chat = chat

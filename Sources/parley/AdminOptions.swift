@@ -2,6 +2,7 @@ public import ArgumentParser
 import Foundation
 public import ParleyAdmin
 import ParleyCore
+import ParleyPostgres
 import ParleyStore
 
 /// `--db`, shared by every command, with the same default and variable as `parley serve`.
@@ -14,6 +15,11 @@ struct DatabaseOptions: ParsableArguments {
     /// Opens the archive: read-only for commands that only read, so they never write to a
     /// database a server is using (and a missing file is an error, not a new empty database).
     func archive(readOnly: Bool, mayCreate: Bool = false) throws -> any MessageArchive {
+        if PostgresDatabaseURL.isPostgres(path) {
+            throw CommandError(
+                "the admin commands read SQLite databases only for now; PostgreSQL support is coming with cluster mode"
+            )
+        }
         if !mayCreate && !FileManager.default.fileExists(atPath: path) {
             throw CommandError(StoreError.missingDatabase(path: path).description + " (set --db or PARLEY_DB)")
         }

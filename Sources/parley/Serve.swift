@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import ParleyPostgres
 import ParleyServer
 
 /// `parley serve`: runs the chat server until SIGINT or SIGTERM.
@@ -43,7 +44,8 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "parley")
-        let databaseExisted = FileManager.default.fileExists(atPath: configuration.databasePath)
+        let isPostgres = PostgresDatabaseURL.isPostgres(configuration.databasePath)
+        let databaseExisted = isPostgres || FileManager.default.fileExists(atPath: configuration.databasePath)
         do {
             let server = try ParleyServer(configuration: configuration, logger: logger)
             try await server.run()
@@ -82,8 +84,17 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Port to listen on; 0 picks a free one. (env: PARLEY_PORT; default: 8080)")
     var port: Int?
 
-    @Option(help: "SQLite database file, created on first start. (env: PARLEY_DB; default: ./parley.sqlite)")
+    @Option(
+        help:
+            "SQLite database file, created on first start, or postgres://USER[:PASS]@HOST[:PORT]/DBNAME: several nodes on one PostgreSQL database serve one chat (see docs/CLUSTER.md). (env: PARLEY_DB; default: ./parley.sqlite)"
+    )
     var db: String?
+
+    @Option(
+        help:
+            "With a postgres:// database, this node's name in logs and metrics. (env: PARLEY_NODE_ID; default: random)"
+    )
+    var nodeID: String?
 
     @Option(
         help:
@@ -101,9 +112,15 @@ struct ServerOptions: ParsableArguments {
         configuration.host = host ?? environment.string("PARLEY_HOST") ?? configuration.host
         configuration.port = try port ?? environment.integer("PARLEY_PORT") ?? configuration.port
         configuration.databasePath = db ?? environment.string("PARLEY_DB") ?? configuration.databasePath
+        configuration.nodeID = nodeID ?? environment.string("PARLEY_NODE_ID")
         configuration.webRoot = webRoot ?? environment.string("PARLEY_WEB_ROOT")
         configuration.chat.historyOnJoin =
             try history ?? environment.integer("PARLEY_HISTORY") ?? configuration.chat.historyOnJoin
+        if let nodeID = configuration.nodeID {
+            guard !nodeID.isEmpty, nodeID.count <= 64, !nodeID.contains(where: \.isNewline) else {
+                throw ValidationError("--node-id must be 1 to 64 characters on one line")
+            }
+        }
         guard (0...65535).contains(configuration.port) else {
             throw ValidationError("--port must be between 0 and 65535")
         }

@@ -20,7 +20,7 @@ import Testing
             #expect(try await health(server) == 200)
 
             // "Disk full": the writer may not grow the file by a single page.
-            try await server.server.store.pool.writeWithoutTransaction { db in
+            try await #require(server.server.store).pool.writeWithoutTransaction { db in
                 let pages = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0
                 try db.execute(sql: "PRAGMA max_page_count = \(pages)")
             }
@@ -41,7 +41,7 @@ import Testing
             #expect(history.messages?.first?.text == "before")
 
             // Room again: the next say goes through and health comes back.
-            try await server.server.store.pool.writeWithoutTransaction { db in
+            try await #require(server.server.store).pool.writeWithoutTransaction { db in
                 try db.execute(sql: "PRAGMA max_page_count = 1073741823")
             }
             try alice.send(["type": "say", "room": "r", "text": "after", "ref": "after"])

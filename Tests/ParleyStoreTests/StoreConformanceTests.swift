@@ -3,6 +3,7 @@ import Logging
 import ParleyCore
 import ParleyPostgres
 import ParleyStore
+import ParleyTestSupport
 import PostgresNIO
 import Testing
 
@@ -78,6 +79,10 @@ import Testing
                     StoredRoom(name: RoomName("c")!, messageCount: 1, lastID: 1, lastMessageAt: 2000),
                 ]
             )
+            // What a cluster node polls: rooms that never stored a message are left out.
+            let polled = try await store.lastIDs(of: [RoomName("a")!, RoomName("c")!, RoomName("never")!])
+            #expect(polled == [RoomName("a")!: 4, RoomName("c")!: 1])
+            #expect(try await other.lastIDs(of: []) == [:])
         }
     }
 

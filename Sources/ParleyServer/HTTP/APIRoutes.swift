@@ -1,17 +1,27 @@
 import Hummingbird
 import NIOCore
 import ParleyChat
+import ParleyCluster
 import ParleyCore
 
 /// The JSON API: health, the room directory, pages of history, and search.
 struct APIRoutes: Sendable {
     let chat: ChatService
+    /// A cluster node's view of PostgreSQL (`nil` on SQLite).
+    var databaseStatus: DatabaseStatus? = nil
 
     func register<Context: RequestContext>(on router: Router<Context>) {
-        router.get("/healthz") { _, _ in
-            // Unhealthy while the store refuses commits: a load balancer should send new users
-            // elsewhere until it recovers (which the next successful commit shows).
-            await chat.pipeline.isStoreHealthy
+        router.get("/healthz") { [databaseStatus] _, _ in
+            // Unhealthy while the store refuses commits, or a cluster node cannot reach
+            // PostgreSQL: a load balancer should send new users elsewhere until it recovers
+            // (which the next successful commit or poll shows).
+            if await databaseStatus?.isReachable == false {
+                return Self.json(
+                    .serviceUnavailable,
+                    "{\"status\":\"unavailable\",\"reason\":\"the database is unreachable\"}"
+                )
+            }
+            return await chat.pipeline.isStoreHealthy
                 ? Self.json(.ok, "{\"status\":\"ok\"}")
                 : Self.json(
                     .serviceUnavailable,

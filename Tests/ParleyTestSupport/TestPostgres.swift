@@ -1,7 +1,8 @@
-import Foundation
-import Logging
+public import Foundation
+public import Logging
 import ParleyPostgres
-import PostgresNIO
+public import PostgresNIO
+import Synchronization
 
 /// A throwaway PostgreSQL server for one test: `initdb` into a temporary folder, started on a
 /// free loopback port, stopped (and its folder removed) when the test ends.
@@ -10,16 +11,17 @@ import PostgresNIO
 /// The binaries are Debian's (`/usr/lib/postgresql/<version>/bin`) or on the PATH; when they are
 /// missing the test fails with how to install them: `.ci/run` installs them, and a database test
 /// that quietly skipped would prove nothing.
-final class TestPostgres: Sendable {
-    let folder: URL
-    let port: Int
+public final class TestPostgres: Sendable {
+    public let folder: URL
+    public let port: Int
     let binaries: URL
-    let server: Process
+    /// The running `postgres` (replaced by ``start(after:)``).
+    private let server: Mutex<Process>
 
     /// The URL of the database `name` (created by ``createDatabase(_:)``).
-    func url(_ name: String = "postgres") -> String { "postgres://postgres@127.0.0.1:\(port)/\(name)" }
+    public func url(_ name: String = "postgres") -> String { "postgres://postgres@127.0.0.1:\(port)/\(name)" }
 
-    static func with<T>(_ body: (TestPostgres) async throws -> T) async throws -> T {
+    public static func with<T>(_ body: (TestPostgres) async throws -> T) async throws -> T {
         let server = try start()
         do {
             let result = try await body(server)
@@ -31,7 +33,7 @@ final class TestPostgres: Sendable {
         }
     }
 
-    static func start() throws -> TestPostgres {
+    public static func start() throws -> TestPostgres {
         let binaries = try findBinaries()
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("parley-pg-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -42,61 +44,89 @@ final class TestPostgres: Sendable {
             ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync"]
         )
         let port = try freePort()
+        let started = TestPostgres(folder: folder, port: port, binaries: binaries)
+        do {
+            try started.launch()
+        } catch {
+            started.stop()
+            throw error
+        }
+        return started
+    }
+
+    /// Starts `postgres` on the data folder and waits until it accepts connections.
+    private func launch() throws {
         // The server is this process's own child (not started by `pg_ctl start`, whose daemon
         // would outlive pg_ctl and keep Foundation from noticing that pg_ctl exited).
-        let server = Process()
+        let process = Process()
         let program = binaries.appendingPathComponent("postgres").path
-        let arguments = ["-D", data, "-p", String(port), "-k", folder.path, "-c", "listen_addresses=127.0.0.1"]
+        let arguments = [
+            "-D", folder.appendingPathComponent("data").path, "-p", String(port), "-k", folder.path,
+            "-c", "listen_addresses=127.0.0.1",
+        ]
         if getuid() == 0 {
-            server.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
-            server.arguments = ["-u", "postgres", "--", program] + arguments
+            process.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
+            process.arguments = ["-u", "postgres", "--", program] + arguments
         } else {
-            server.executableURL = URL(fileURLWithPath: program)
-            server.arguments = arguments
+            process.executableURL = URL(fileURLWithPath: program)
+            process.arguments = arguments
         }
         let log = folder.appendingPathComponent("log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        if !FileManager.default.fileExists(atPath: log.path) {
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        }
         let logHandle = try FileHandle(forWritingTo: log)
-        server.standardOutput = logHandle
-        server.standardError = logHandle
-        try server.run()
-        let started = TestPostgres(folder: folder, port: port, binaries: binaries, server: server)
+        logHandle.seekToEndOfFile()
+        process.standardOutput = logHandle
+        process.standardError = logHandle
+        try process.run()
+        server.withLock { $0 = process }
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
-            if (try? run(
+            if (try? Self.run(
                 binaries.appendingPathComponent("pg_isready").path,
                 ["-h", "127.0.0.1", "-p", String(port), "-q"]
             )) != nil {
-                return started
+                return
             }
-            guard server.isRunning else { break }
+            guard process.isRunning else { break }
             usleep(50_000)
         }
-        started.stop()
         throw TestPostgresError("PostgreSQL did not start: \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
     }
 
-    private init(folder: URL, port: Int, binaries: URL, server: Process) {
+    /// Stops the server with `pg_ctl stop -m MODE` (`fast` or `immediate`), keeping its data.
+    public func halt(mode: String) {
+        _ = try? Self.run(
+            binaries.appendingPathComponent("pg_ctl").path,
+            ["-D", folder.appendingPathComponent("data").path, "-w", "-s", "-m", mode, "stop"]
+        )
+        let process = server.withLock { $0 }
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
+    /// Starts the server again after ``halt(mode:)``, on the same port and data.
+    public func resume() throws {
+        try launch()
+    }
+
+    private init(folder: URL, port: Int, binaries: URL) {
         self.folder = folder
         self.port = port
         self.binaries = binaries
-        self.server = server
+        self.server = Mutex(Process())
     }
 
     /// Stops the server (immediately: it is a throwaway) and removes its folder.
-    func stop() {
-        try? Self.run(
-            binaries.appendingPathComponent("pg_ctl").path,
-            ["-D", folder.appendingPathComponent("data").path, "-w", "-s", "-m", "immediate", "stop"]
-        )
-        let deadline = Date().addingTimeInterval(10)
-        while server.isRunning && Date() < deadline { usleep(20_000) }
-        if server.isRunning { kill(server.processIdentifier, SIGKILL) }
+    public func stop() {
+        halt(mode: "immediate")
         try? FileManager.default.removeItem(at: folder)
     }
 
     /// Creates a database and returns its URL.
-    func createDatabase(_ name: String) throws -> String {
+    public func createDatabase(_ name: String) throws -> String {
         try Self.run(
             binaries.appendingPathComponent("createdb").path,
             ["-h", "127.0.0.1", "-p", String(port), "-U", "postgres", name]
@@ -104,8 +134,21 @@ final class TestPostgres: Sendable {
         return url(name)
     }
 
+    /// Runs one SQL statement with `psql` as the superuser; returns what it printed (unaligned,
+    /// tuples only).
+    @discardableResult
+    public func psql(_ statement: String, database: String) throws -> String {
+        try Self.run(
+            binaries.appendingPathComponent("psql").path,
+            [
+                "-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-d", database, "-X", "-A", "-t", "-v",
+                "ON_ERROR_STOP=1", "-c", statement,
+            ]
+        )
+    }
+
     /// A client for `url`, running until `body` returns.
-    static func withClient<T>(
+    public static func withClient<T>(
         _ url: String,
         _ body: (PostgresClient, Logger) async throws -> T
     ) async throws -> T {
@@ -140,7 +183,8 @@ final class TestPostgres: Sendable {
     }
 
     /// Runs a PostgreSQL program to completion (as `postgres` when this process is root).
-    static func run(_ program: String, _ arguments: [String], asPostgres: Bool = true) throws {
+    @discardableResult
+    static func run(_ program: String, _ arguments: [String], asPostgres: Bool = true) throws -> String {
         let process = Process()
         if asPostgres && getuid() == 0 {
             process.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
@@ -166,6 +210,7 @@ final class TestPostgres: Sendable {
                 "\(program) \(arguments.joined(separator: " ")) failed: \(String(decoding: printed, as: UTF8.self))"
             )
         }
+        return String(decoding: printed, as: UTF8.self)
     }
 
     /// A port nothing listens on now (the kernel's choice for port 0).
@@ -186,7 +231,7 @@ final class TestPostgres: Sendable {
     }
 }
 
-struct TestPostgresError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct TestPostgresError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

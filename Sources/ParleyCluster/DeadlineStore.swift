@@ -1,0 +1,85 @@
+import ParleyCore
+import Synchronization
+
+/// A ``MessageStore`` whose operations fail after a deadline instead of waiting for the
+/// database for as long as it takes.
+///
+/// While PostgreSQL is down the pool waits for a connection it cannot open; a `say` must be
+/// answered `unavailable` in seconds rather than hang. The operation itself is not stopped (a
+/// query already sent may still commit): a client that retries with its `mid` is never stored
+/// twice, and a message committed after all reaches the room like any other.
+struct DeadlineStore: MessageStore {
+    let base: any MessageStore
+    let timeout: Duration
+
+    func append(_ drafts: [MessageDraft]) async throws -> [AppendResult] {
+        try await withDeadline { try await base.append(drafts) }
+    }
+
+    func history(of room: RoomName, _ page: HistoryPage) async throws -> HistorySlice {
+        try await withDeadline { try await base.history(of: room, page) }
+    }
+
+    func rooms() async throws -> [StoredRoom] {
+        try await withDeadline { try await base.rooms() }
+    }
+
+    func lastIDs(of rooms: [RoomName]) async throws -> [RoomName: Int64] {
+        try await withDeadline { try await base.lastIDs(of: rooms) }
+    }
+
+    func search(in room: RoomName, _ page: SearchPage) async throws -> HistorySlice {
+        try await withDeadline { try await base.search(in: room, page) }
+    }
+
+    /// The operation's result, or ``TimedOut`` after ``timeout``, whichever comes first. The
+    /// operation runs in its own task, so one that ignores cancellation (a query on a dead
+    /// socket) cannot hold the caller.
+    private func withDeadline<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        let timeout = self.timeout
+        let answered = FirstAnswer()
+        return try await withCheckedThrowingContinuation { continuation in
+            let work = Task {
+                let result = await Result { try await operation() }
+                if answered.claim() {
+                    continuation.resume(with: result)
+                }
+            }
+            Task {
+                try? await Task.sleep(for: timeout)
+                if answered.claim() {
+                    work.cancel()
+                    continuation.resume(throwing: TimedOut(timeout: timeout))
+                }
+            }
+        }
+    }
+
+    struct TimedOut: Error, CustomStringConvertible {
+        let timeout: Duration
+        var description: String { "PostgreSQL did not answer within \(timeout)" }
+    }
+}
+
+/// Lets exactly one of two racing tasks answer.
+private final class FirstAnswer: Sendable {
+    private let answered = Mutex(false)
+
+    /// True for the first caller only.
+    func claim() -> Bool {
+        answered.withLock { answered in
+            defer { answered = true }
+            return !answered
+        }
+    }
+}
+
+extension Result where Failure == any Error {
+    init(catching body: () async throws -> Success) async {
+        do {
+            self = .success(try await body())
+        } catch {
+            self = .failure(error)
+        }
+    }
+}

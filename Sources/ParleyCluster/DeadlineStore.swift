@@ -32,26 +32,40 @@ struct DeadlineStore: MessageStore {
         try await withDeadline { try await base.search(in: room, page) }
     }
 
-    /// The operation's result, or ``TimedOut`` after ``timeout``, whichever comes first. The
-    /// operation runs in its own task, so one that ignores cancellation (a query on a dead
-    /// socket) cannot hold the caller.
     private func withDeadline<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
-        let timeout = self.timeout
+        try await ClusterDeadline.run(timeout, operation).get()
+    }
+}
+
+/// Runs database operations with a deadline.
+enum ClusterDeadline {
+    /// The operation's result, or ``TimedOut`` after `timeout`, whichever comes first. The
+    /// operation runs in its own task, cancelled on timeout (an operation still waiting for a
+    /// pooled connection is dropped; a query already sent may still complete), so one that
+    /// waits on a dead socket cannot hold the caller.
+    static func run<T: Sendable>(
+        _ timeout: Duration,
+        _ operation: @escaping @Sendable () async throws -> T
+    ) async -> Result<T, any Error> {
         let answered = FirstAnswer()
-        return try await withCheckedThrowingContinuation { continuation in
-            let work = Task {
-                let result = await Result { try await operation() }
-                if answered.claim() {
-                    continuation.resume(with: result)
-                }
-            }
-            Task {
+        return await withCheckedContinuation { continuation in
+            let alarm = Task {
                 try? await Task.sleep(for: timeout)
-                if answered.claim() {
-                    work.cancel()
-                    continuation.resume(throwing: TimedOut(timeout: timeout))
+                if !Task.isCancelled && answered.claim() {
+                    continuation.resume(returning: .failure(TimedOut(timeout: timeout)))
+                    // A query still waiting for a pooled connection is never sent.
+                    answered.cancelWork()
                 }
             }
+            answered.setWork(
+                Task {
+                    let result = await Result { try await operation() }
+                    if answered.claim() {
+                        alarm.cancel()  // no sleeping task left behind per query
+                        continuation.resume(returning: result)
+                    }
+                }
+            )
         }
     }
 
@@ -61,9 +75,18 @@ struct DeadlineStore: MessageStore {
     }
 }
 
-/// Lets exactly one of two racing tasks answer.
+/// Lets exactly one of two racing tasks answer, and the alarm cancel the work.
 private final class FirstAnswer: Sendable {
     private let answered = Mutex(false)
+    private let work = Mutex<Task<Void, Never>?>(nil)
+
+    func setWork(_ task: Task<Void, Never>) {
+        work.withLock { $0 = task }
+    }
+
+    func cancelWork() {
+        work.withLock { $0 }?.cancel()
+    }
 
     /// True for the first caller only.
     func claim() -> Bool {

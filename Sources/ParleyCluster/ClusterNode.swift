@@ -20,6 +20,7 @@ public struct ClusterNode: Sendable {
     /// Whether the last poll reached the database.
     public let status = DatabaseStatus()
     private let doorbell: Doorbell
+    private let nicks: ClusterNicks
 
     /// - Parameter id: the node's name; a random one when `nil`.
     public init(url text: String, id: String?, logger: Logger) throws(ClusterError) {
@@ -38,14 +39,18 @@ public struct ClusterNode: Sendable {
             timeout: Self.operationTimeout
         )
         doorbell = Doorbell(node: self.id, client: client, logger: logger)
+        nicks = ClusterNicks(node: self.id, client: client, logger: logger)
     }
+
+    /// Where the chat claims nicks, so that each is unique across the nodes.
+    public var nickRegistry: any NickRegistry { nicks }
 
     /// How long a store operation may wait for PostgreSQL before the command that needed it is
     /// answered `unavailable`.
     public static let operationTimeout: Duration = .seconds(5)
 
     /// Connects once (so an unreachable database is reported within seconds, not after the
-    /// pool's retries) and applies the migrations this database lacks.
+    /// pool's retries), applies the migrations this database lacks and registers the node.
     public func prepare(logger: Logger) async throws(ClusterError) {
         let connection: PostgresConnection
         do {
@@ -60,6 +65,9 @@ public struct ClusterNode: Sendable {
         var failure: ClusterError?
         do {
             try await PostgresMigrations.migrate(connection, logger: logger)
+            try await NodeLease.register(id, on: connection, logger: logger)
+        } catch let error as ClusterError {
+            failure = error
         } catch let error as PostgresStoreError {
             failure = ClusterError(description: error.description)
         } catch {
@@ -74,12 +82,14 @@ public struct ClusterNode: Sendable {
         { [doorbell] rooms in doorbell.ring(rooms) }
     }
 
-    /// The services to run, in this order, before the chat's: the pool, the doorbell, and the
-    /// feed that listens and polls for `hub`.
+    /// The services to run, in this order, before the chat's: the pool, the node's lease, the
+    /// doorbell, the nick registry, and the feed that listens and polls for `hub`.
     public func services(for hub: ChatHub, logger: Logger) -> [any Service] {
         [
             client,
+            NodeLease(node: id, client: client, hub: hub, logger: logger),
             doorbell,
+            nicks,
             ClusterFeed(node: id, url: url, store: store, hub: hub, status: status, logger: logger),
         ]
     }

@@ -76,7 +76,8 @@ public struct ParleyServer: Sendable {
             configuration: configuration.chat,
             metrics: ChatMetrics(factory: PrometheusMetricsFactory(registry: registry)),
             logger: logger,
-            committed: node?.committed
+            committed: node?.committed,
+            nickRegistry: node?.nickRegistry
         )
         let host = configuration.host
         let application = buildApplication(

@@ -11,11 +11,14 @@ import Testing
         let directory: URL
         var nodes: [ServerProcess] = []
 
+        /// The arguments of node `name`: no session grace, so a nick is free as soon as its
+        /// connection closes, and no say limit in the way of the load.
+        func arguments(_ name: String) -> [String] {
+            ["--db", url, "--node-id", name, "--say-burst", "1000", "--say-rate", "1000", "--session-grace", "0"]
+        }
+
         func startNode(_ name: String) async throws -> ServerProcess {
-            try await ServerProcess(
-                directory: directory,
-                arguments: ["--db", url, "--node-id", name, "--say-burst", "1000", "--say-rate", "1000"]
-            )
+            try await ServerProcess(directory: directory, arguments: arguments(name))
         }
 
         /// Runs SQL on the database, as a superuser.
@@ -185,6 +188,96 @@ import Testing
             let reader = try await ChatClient.connect(b.webSocketURL)
             let (_, history) = try await reader.join("general", nick: "reader")
             #expect(history.messages?.map(\.text) == ["one", "two", "back"])
+        }
+    }
+
+    /// Joins `room` with `nick` and returns the reply: `joined`, or the error.
+    static func tryJoin(_ client: ChatClient, _ nick: String, room: String = "general") async throws -> Event {
+        try client.send(["type": "join", "room": room, "nick": nick, "ref": "j-\(nick)"])
+        return try await client.next(ofType: "joined", orError: true)
+    }
+
+    /// Tries `nick` every 200 ms until a join with it succeeds; returns how long it took.
+    static func waitForNick(_ nick: String, on node: ServerProcess, within limit: Duration) async throws -> Duration {
+        let started = ContinuousClock.now
+        while ContinuousClock.now - started < limit {
+            let client = try await ChatClient.connect(node.webSocketURL)
+            let reply = try await tryJoin(client, nick)
+            if reply.type == "joined" { return ContinuousClock.now - started }
+            #expect(reply.code == "nick_taken", "\(reply)")
+            await client.close()
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw TestFailure("\(nick) was still taken after \(limit)")
+    }
+
+    @Test func nicksAreUniqueAcrossNodesWithCaseFolding() async throws {
+        try await Self.withCluster(nodes: ["a", "b"]) { cluster in
+            let (a, b) = (cluster.nodes[0], cluster.nodes[1])
+            let alice = try await ChatClient.connect(a.webSocketURL)
+            #expect(try await Self.tryJoin(alice, "Alice").type == "joined")
+            let impostor = try await ChatClient.connect(b.webSocketURL)
+            let refused = try await Self.tryJoin(impostor, "alice")
+            #expect(refused.code == "nick_taken", "\(refused)")
+
+            // Two nodes claiming one nick at the same instant: exactly one wins, every time.
+            for round in 1...5 {
+                let onA = try await ChatClient.connect(a.webSocketURL)
+                let onB = try await ChatClient.connect(b.webSocketURL)
+                async let first = Self.tryJoin(onA, "Carol\(round)")
+                async let second = Self.tryJoin(onB, "cAROL\(round)")
+                let replies = try await [first, second].map(\.type).sorted()
+                #expect(replies == ["error", "joined"], "round \(round)")
+            }
+
+            // A nick is free on every node once its session ends.
+            await alice.close()
+            let waited = try await Self.waitForNick("ALICE", on: b, within: .seconds(5))
+            #expect(waited < .seconds(5))
+
+            // Two nodes with one name would share one lease: the second refuses to start.
+            let twin = try await CommandRun.parley(
+                ["serve", "--host", "127.0.0.1", "--port", "0"] + cluster.arguments("a"),
+                in: cluster.directory
+            )
+            #expect(twin.status != 0)
+            #expect(twin.errors.contains("a node named a is already running"), "\(twin.errors)")
+        }
+    }
+
+    @Test func theNicksOfANodeThatDiesAreFreedOnceItsLeaseExpires() async throws {
+        try await Self.withCluster(nodes: ["a", "b"]) { cluster in
+            let (a, b) = (cluster.nodes[0], cluster.nodes[1])
+            let dave = try await ChatClient.connect(a.webSocketURL)
+            #expect(try await Self.tryJoin(dave, "dave").type == "joined")
+            kill(a.process.processIdentifier, SIGKILL)
+            let killed = ContinuousClock.now
+            let other = try await ChatClient.connect(b.webSocketURL)
+            #expect(try await Self.tryJoin(other, "dave").code == "nick_taken")
+            _ = try await Self.waitForNick("dave", on: b, within: .seconds(25))
+            // The lease is 10 s and renewed every 2 s: noticed within about 12 s.
+            let noticed = ContinuousClock.now - killed
+            #expect(noticed >= .seconds(5) && noticed < .seconds(20), "\(noticed)")
+            _ = try await b.log.firstCapture(of: /(Node a stopped renewing its lease)/)
+        }
+    }
+
+    @Test func aNodeThatStalledPastItsLeaseClosesItsConnectionsAndRejoins() async throws {
+        try await Self.withCluster(nodes: ["a", "b"]) { cluster in
+            let (a, b) = (cluster.nodes[0], cluster.nodes[1])
+            let erin = try await ChatClient.connect(a.webSocketURL)
+            #expect(try await Self.tryJoin(erin, "erin").type == "joined")
+            kill(a.process.processIdentifier, SIGSTOP)
+            // Node b frees erin once a's lease has expired, and someone else takes the nick.
+            _ = try await Self.waitForNick("erin", on: b, within: .seconds(25))
+            kill(a.process.processIdentifier, SIGCONT)
+            // Node a finds its lease gone: its connections are closed (reconnect elsewhere) ...
+            #expect(try await erin.closeCode(timeout: .seconds(15)) == 1012)
+            _ = try await a.log.firstCapture(of: /(lease expired)/)
+            // ... and it serves again, without claiming erin twice.
+            let again = try await ChatClient.connect(a.webSocketURL)
+            #expect(try await Self.tryJoin(again, "erin").code == "nick_taken")
+            #expect(try await Self.tryJoin(again, "frank").type == "joined")
         }
     }
 

@@ -127,7 +127,25 @@ public struct ChatSession: Sendable {
         resume: String?,
         ref: String?
     ) async throws(ChatError) {
-        nick = try await chat.hub.beginJoin(connectionID, room: room, nick: requestedNick, resume: resume)
+        var claimed: Nick?
+        if let registry = chat.nickRegistry, let requestedNick,
+            await chat.hub.opensSession(connectionID, resume: resume)
+        {
+            try await registry.claim(requestedNick)
+            claimed = requestedNick
+        }
+        do throws(ChatError) {
+            nick = try await chat.hub.beginJoin(
+                connectionID,
+                room: room,
+                nick: requestedNick,
+                resume: resume,
+                claimed: claimed
+            )
+        } catch {
+            if let claimed { chat.nickRegistry?.release(claimed) }
+            throw error
+        }
         // Without history to replay, the read still tells where the room stands: live
         // messages follow on from its newest id.
         let replayed = since != nil || chat.configuration.historyOnJoin > 0

@@ -16,6 +16,9 @@ public struct CloseReason: Sendable, Equatable {
     public static let noJoin = CloseReason(code: 1008, reason: "no room joined in time")
     /// 1008: the client kept sending commands after being told to slow down.
     public static let flooding = CloseReason(code: 1008, reason: "rate limit exceeded")
+    /// 1012: the server restarts its part of the chat (a cluster node that lost its lease);
+    /// reconnect.
+    public static let serviceRestart = CloseReason(code: 1012, reason: "node rejoining the cluster")
     /// 4001: a newer connection resumed this connection's session and took over its nick.
     public static let replaced = CloseReason(code: 4001, reason: "replaced")
 }

@@ -35,16 +35,22 @@ public actor ChatHub {
     private var memberCount = 0
     /// Rooms whose members miss messages that are in the store, for ``RoomCatchUp``.
     private let catchUpRequests: AsyncStream<RoomName>.Continuation?
+    /// Where nicks are claimed across nodes, in a cluster.
+    private let nickRegistry: (any NickRegistry)?
 
     /// - Parameter catchUpRequests: where to queue rooms that need reading from the store (see
     ///   ``RoomCatchUp``); without it, a message that would leave a gap is not sent.
+    /// - Parameter nickRegistry: in a cluster, where a new session's nick must be claimed first
+    ///   (see ``beginJoin(_:room:nick:resume:claimed:)``), and is released when the session ends.
     public init(
         maxRoomsPerConnection: Int = 100,
         maxMembersPerRoom: Int = 0,
         sessionGrace: Duration = .zero,
         metrics: ChatMetrics = .none,
-        catchUpRequests: AsyncStream<RoomName>.Continuation? = nil
+        catchUpRequests: AsyncStream<RoomName>.Continuation? = nil,
+        nickRegistry: (any NickRegistry)? = nil
     ) {
+        self.nickRegistry = nickRegistry
         self.maxRoomsPerConnection = maxRoomsPerConnection
         self.maxMembersPerRoom = maxMembersPerRoom
         self.sessionGrace = sessionGrace
@@ -129,23 +135,59 @@ public actor ChatHub {
         }
     }
 
+    /// Whether a join of connection `id` would open a new session (its first join, not
+    /// resuming a session of this hub): the nick must then be claimed in the registry first.
+    public func opensSession(_ id: ConnectionID, resume: String?) -> Bool {
+        guard let connection = connections[id], connection.nick == nil else { return false }
+        return resume.flatMap { sessions[$0] } == nil
+    }
+
+    /// Closes every connection with `reason` and ends every session at once, without a grace
+    /// period: a cluster node whose lease expired has had its nicks freed for other nodes.
+    public func dropAll(_ reason: CloseReason) {
+        for session in sessions.all {
+            session.releaseTimer?.cancel()
+            for (roomName, heldID) in session.held { removeMember(heldID, from: roomName) }
+            session.held.removeAll()
+        }
+        sessions = SessionTable()
+        for (id, var connection) in connections {
+            connection.sessionToken = nil
+            connections[id] = connection
+            connection.outbox.close(reason)
+        }
+    }
+
     // MARK: Rooms
 
     /// First step of a join: claims the nick on the connection's first join (or resumes the
     /// session named by `resume`), checks the room limits, and starts collecting the room's live
     /// messages for the member.
+    /// - Parameter claimed: with a nick registry, the nick the caller claimed there for a new
+    ///   session (see ``opensSession(_:resume:)``). On failure the caller releases it.
     /// - Returns: the connection's nick.
     public func beginJoin(
         _ id: ConnectionID,
         room roomName: RoomName,
         nick requested: Nick?,
-        resume: String? = nil
+        resume: String? = nil,
+        claimed: Nick? = nil
     ) throws(ChatError) -> Nick {
         guard var connection = connections[id], !connection.isReplaced else {
             throw ChatError(.unavailable, "The connection is closing.")
         }
         let claim = try sessions.claim(current: connection.nick, requested: requested, resume: resume)
         let nick = claim.nick
+        if nickRegistry != nil {
+            if case .new = claim, claimed?.key != nick.key {
+                // A session of this hub ended between the caller's check and now.
+                throw ChatError(.unavailable, "The nick could not be claimed; join again.")
+            }
+            if case .new = claim {
+            } else if let claimed {
+                nickRegistry?.release(claimed)  // resumed after all: the claim is not needed
+            }
+        }
         if case .resume(let resumed) = claim {
             // Resuming succeeds even if this room cannot be joined: the nick is the client's.
             takeOver(resumed, by: id)
@@ -503,5 +545,6 @@ public actor ChatHub {
         for (roomName, heldID) in session.held { removeMember(heldID, from: roomName) }
         session.held.removeAll()
         sessions.remove(session)
+        nickRegistry?.release(session.nick)
     }
 }

@@ -54,7 +54,10 @@ public final class ChatService: Sendable {
     public let metrics: ChatMetrics
     let logger: Logger
     private let catchUp: RoomCatchUp
+    /// Where new sessions claim their nicks, in a cluster.
+    let nickRegistry: (any NickRegistry)?
 
+    /// - Parameter nickRegistry: in a cluster, where nicks are claimed across nodes.
     /// - Parameter committed: told, after each commit, the newest id each room of the batch
     ///   reached (a cluster node rings the other nodes with it).
     public init(
@@ -62,8 +65,10 @@ public final class ChatService: Sendable {
         configuration: ChatConfiguration = ChatConfiguration(),
         metrics: ChatMetrics = .none,
         logger: Logger,
-        committed: (@Sendable ([RoomName: Int64]) -> Void)? = nil
+        committed: (@Sendable ([RoomName: Int64]) -> Void)? = nil,
+        nickRegistry: (any NickRegistry)? = nil
     ) {
+        self.nickRegistry = nickRegistry
         self.configuration = configuration
         self.store = store
         self.logger = logger
@@ -74,7 +79,8 @@ public final class ChatService: Sendable {
             maxMembersPerRoom: configuration.maxMembersPerRoom,
             sessionGrace: configuration.sessionGrace,
             metrics: metrics,
-            catchUpRequests: catchUpQueue
+            catchUpRequests: catchUpQueue,
+            nickRegistry: nickRegistry
         )
         self.catchUp = RoomCatchUp(requests: catchUpRequests, store: store, hub: hub, logger: logger)
         self.pipeline = CommitPipeline(

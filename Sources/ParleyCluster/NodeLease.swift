@@ -1,0 +1,108 @@
+import Logging
+import ParleyChat
+import PostgresNIO
+import ServiceLifecycle
+
+/// This node's row in `nodes`: registered at start, renewed every ``renewInterval`` on the
+/// database's clock, deleted at shutdown. The nicks the node's sessions hold belong to the row.
+///
+/// Each renewal also deletes the nodes whose lease ran out (`DELETE … RETURNING`, so exactly
+/// one node reports each), which frees their nicks. A node that finds its own row gone stalled
+/// past its lease (a SIGSTOP, a frozen VM): other nodes may have given its nicks away, so it
+/// closes every connection (1012, reconnect) and registers again.
+struct NodeLease: Service {
+    /// How long a node that stops renewing keeps its row.
+    static let duration: Duration = .seconds(10)
+    static let renewInterval: Duration = .seconds(2)
+
+    let node: String
+    let client: PostgresClient
+    let hub: ChatHub
+    let logger: Logger
+
+    /// Registers `node` on `connection`; throws when a live node already has its name.
+    static func register(_ node: String, on connection: PostgresConnection, logger: Logger) async throws(ClusterError) {
+        do {
+            try await connection.query("DELETE FROM nodes WHERE expires_at < now()", logger: logger)
+            let rows = try await connection.query(
+                """
+                INSERT INTO nodes (id, expires_at) VALUES (\(node), now() + \(seconds) * interval '1 second')
+                ON CONFLICT (id) DO NOTHING RETURNING id
+                """,
+                logger: logger
+            )
+            var registered = false
+            for try await _ in rows.decode(String.self) { registered = true }
+            guard registered else {
+                throw ClusterError(
+                    description: "a node named \(node) is already running on this database; "
+                        + "give each node its own --node-id (a node that died frees its name within \(duration))"
+                )
+            }
+        } catch let error as ClusterError {
+            throw error
+        } catch {
+            throw ClusterError(description: "cannot register the node: \(ClusterNode.explain(error))")
+        }
+    }
+
+    private static var seconds: Int { Int(duration.components.seconds) }
+
+    func run() async {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: Self.renewInterval)
+                if Task.isCancelled { break }
+                await renew()
+            }
+        }
+        // Frees this node's nicks at once rather than after its lease.
+        _ = await ClusterDeadline.run(ClusterNode.operationTimeout) { [client, node, logger] in
+            try await client.query("DELETE FROM nodes WHERE id = \(node)", logger: logger)
+        }
+    }
+
+    private func renew() async {
+        let outcome = await ClusterDeadline.run(ClusterNode.operationTimeout) { [client, node, logger] in
+            var renewed = false
+            for try await _ in try await client.query(
+                "UPDATE nodes SET expires_at = now() + \(Self.seconds) * interval '1 second' WHERE id = \(node) RETURNING id",
+                logger: logger
+            ).decode(String.self) {
+                renewed = true
+            }
+            var expired: [String] = []
+            for try await id in try await client.query(
+                "DELETE FROM nodes WHERE expires_at < now() RETURNING id",
+                logger: logger
+            ).decode(String.self) {
+                expired.append(id)
+            }
+            return (renewed, expired)
+        }
+        switch outcome {
+        case .success(let (renewed, expired)):
+            for id in expired {
+                logger.notice("Node \(id) stopped renewing its lease; its nicks are free again")
+            }
+            if !renewed {
+                logger.error(
+                    "This node's lease expired (it stalled); closing its connections and registering again"
+                )
+                await hub.dropAll(.serviceRestart)
+                _ = await ClusterDeadline.run(ClusterNode.operationTimeout) { [client, node, logger] in
+                    try await client.query(
+                        """
+                        INSERT INTO nodes (id, expires_at) VALUES (\(node), now() + \(Self.seconds) * interval '1 second')
+                        ON CONFLICT (id) DO NOTHING
+                        """,
+                        logger: logger
+                    )
+                }
+            }
+        case .failure(let error):
+            // The feed's poll reports an unreachable database; the lease is renewed when it is back.
+            logger.debug("Renewing the node's lease failed: \(error)")
+        }
+    }
+}

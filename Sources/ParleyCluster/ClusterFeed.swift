@@ -27,6 +27,8 @@ struct ClusterFeed: Service {
     let url: PostgresDatabaseURL
     let store: any MessageStore
     let hub: ChatHub
+    /// Told which rooms' members changed on other nodes.
+    let sessions: ClusterSessions
     let status: DatabaseStatus
     let logger: Logger
 
@@ -90,6 +92,8 @@ struct ClusterFeed: Service {
                         guard let rung = RoomNotification(payload: notification.payload), rung.node != node
                         else { continue }
                         for (room, lastID) in rung.rooms { await hub.roomReached(room, lastID: lastID) }
+                        if !rung.presence.isEmpty { sessions.refresh(rung.presence) }
+                        for key in rung.moved { await hub.sessionMoved(nickKey: key) }
                     }
                 }
             }

@@ -20,7 +20,7 @@ public struct ClusterNode: Sendable {
     /// Whether the last poll reached the database.
     public let status = DatabaseStatus()
     private let doorbell: Doorbell
-    private let nicks: ClusterNicks
+    private let sessions: ClusterSessions
 
     /// - Parameter id: the node's name; a random one when `nil`.
     public init(url text: String, id: String?, logger: Logger) throws(ClusterError) {
@@ -39,11 +39,11 @@ public struct ClusterNode: Sendable {
             timeout: Self.operationTimeout
         )
         doorbell = Doorbell(node: self.id, client: client, logger: logger)
-        nicks = ClusterNicks(node: self.id, client: client, logger: logger)
+        sessions = ClusterSessions()
     }
 
-    /// Where the chat claims nicks, so that each is unique across the nodes.
-    public var nickRegistry: any NickRegistry { nicks }
+    /// Where the chat keeps sessions, nicks and members, so that every node sees them.
+    public var sessionDirectory: any SessionDirectory { sessions }
 
     /// How long a store operation may wait for PostgreSQL before the command that needed it is
     /// answered `unavailable`.
@@ -83,14 +83,30 @@ public struct ClusterNode: Sendable {
     }
 
     /// The services to run, in this order, before the chat's: the pool, the node's lease, the
-    /// doorbell, the nick registry, and the feed that listens and polls for `hub`.
-    public func services(for hub: ChatHub, logger: Logger) -> [any Service] {
+    /// doorbell, the session directory, and the feed that listens and polls for `hub`.
+    /// - Parameter sessionGrace: how long sessions of a node that stopped stay resumable.
+    public func services(for hub: ChatHub, sessionGrace: Duration, logger: Logger) -> [any Service] {
         [
             client,
-            NodeLease(node: id, client: client, hub: hub, logger: logger),
+            NodeLease(node: id, client: client, hub: hub, sessionGrace: sessionGrace, logger: logger),
             doorbell,
-            nicks,
-            ClusterFeed(node: id, url: url, store: store, hub: hub, status: status, logger: logger),
+            ClusterDirectoryWorker(
+                node: id,
+                sessions: sessions,
+                client: client,
+                hub: hub,
+                doorbell: doorbell,
+                logger: logger
+            ),
+            ClusterFeed(
+                node: id,
+                url: url,
+                store: store,
+                hub: hub,
+                sessions: sessions,
+                status: status,
+                logger: logger
+            ),
         ]
     }
 
@@ -101,15 +117,9 @@ public struct ClusterNode: Sendable {
         return String(repeating: "0", count: 8 - hex.count) + hex
     }
 
-    /// PostgreSQL's own message when there is one (wrong password, unknown database), else the
-    /// driver's.
+    /// PostgreSQL's own message when there is one, else the driver's.
     static func explain(_ error: any Error) -> String {
-        if let error = error as? PSQLError {
-            if let message = error.serverInfo?[.message] { return message }
-            if let underlying = error.underlying { return "\(underlying)" }
-            return "\(error.code)"
-        }
-        return "\(error)"
+        PostgresStoreError.reason(error)
     }
 }
 

@@ -4,11 +4,13 @@ import PostgresNIO
 import ServiceLifecycle
 
 /// This node's row in `nodes`: registered at start, renewed every ``renewInterval`` on the
-/// database's clock, deleted at shutdown. The nicks the node's sessions hold belong to the row.
+/// database's clock, deleted at shutdown. The sessions (rows of `nicks`) a node serves name it.
 ///
 /// Each renewal also deletes the nodes whose lease ran out (`DELETE … RETURNING`, so exactly
-/// one node reports each), which frees their nicks. A node that finds its own row gone stalled
-/// past its lease (a SIGSTOP, a frozen VM): other nodes may have given its nicks away, so it
+/// one node reports each). Their sessions stay for the grace period, so that their clients can
+/// resume on another node; then any node deletes them (again exactly once), their members leave
+/// their rooms, and every node tells its members. A node that finds its own row gone stalled
+/// past its lease (a SIGSTOP, a frozen VM): other nodes may have taken its sessions over, so it
 /// closes every connection (1012, reconnect) and registers again.
 struct NodeLease: Service {
     /// How long a node that stops renewing keeps its row.
@@ -18,6 +20,8 @@ struct NodeLease: Service {
     let node: String
     let client: PostgresClient
     let hub: ChatHub
+    /// How long the sessions of a node that stopped stay resumable.
+    let sessionGrace: Duration
     let logger: Logger
 
     /// Registers `node` on `connection`; throws when a live node already has its name.
@@ -56,13 +60,31 @@ struct NodeLease: Service {
                 await renew()
             }
         }
-        // Frees this node's nicks at once rather than after its lease.
+        // The chat has closed its connections: their sessions stay resumable on the other
+        // nodes for the grace period (or end now without one), not for a whole lease.
+        let grace = Self.milliseconds(sessionGrace)
         _ = await ClusterDeadline.run(ClusterNode.operationTimeout) { [client, node, logger] in
             try await client.query("DELETE FROM nodes WHERE id = \(node)", logger: logger)
+            if grace > 0 {
+                try await client.query(
+                    """
+                    UPDATE nicks SET node = NULL, expires_at = now() + \(grace) * interval '1 millisecond'
+                    WHERE node = \(node)
+                    """,
+                    logger: logger
+                )
+            } else {
+                try await client.query("DELETE FROM nicks WHERE node = \(node)", logger: logger)
+            }
         }
     }
 
+    private static func milliseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+    }
+
     private func renew() async {
+        let grace = Self.milliseconds(sessionGrace)
         let outcome = await ClusterDeadline.run(ClusterNode.operationTimeout) { [client, node, logger] in
             var renewed = false
             for try await _ in try await client.query(
@@ -78,12 +100,33 @@ struct NodeLease: Service {
             ).decode(String.self) {
                 expired.append(id)
             }
-            return (renewed, expired)
+            // Sessions whose node is gone (also one whose sweep above was cut short) keep their
+            // nick and rooms for the grace period.
+            try await client.query(
+                """
+                UPDATE nicks SET node = NULL, expires_at = now() + \(grace) * interval '1 millisecond'
+                WHERE node IS NOT NULL AND NOT EXISTS (SELECT 1 FROM nodes WHERE nodes.id = nicks.node)
+                """,
+                logger: logger
+            )
+            var ended = 0
+            for try await _ in try await client.query(
+                "DELETE FROM nicks WHERE node IS NULL AND expires_at <= now() RETURNING key",
+                logger: logger
+            ).decode(String.self) {
+                ended += 1
+            }
+            return (renewed, expired, ended)
         }
         switch outcome {
-        case .success(let (renewed, expired)):
+        case .success(let (renewed, expired, ended)):
             for id in expired {
-                logger.notice("Node \(id) stopped renewing its lease; its nicks are free again")
+                logger.notice(
+                    "Node \(id) stopped renewing its lease; its sessions can resume on other nodes until their grace ends"
+                )
+            }
+            if ended > 0 {
+                logger.notice("\(ended) sessions of stopped nodes were not resumed in time and ended")
             }
             if !renewed {
                 logger.error(

@@ -122,11 +122,30 @@ func statements(in sql: String) -> [String] {
 public enum PostgresStoreError: Error, CustomStringConvertible, Equatable {
     /// The database holds migrations this binary does not know: a newer Parley wrote it.
     case newerSchema(migrations: [String])
+    /// The database cannot be reached or refuses the login, for PostgreSQL's `reason`.
+    case unusable(url: String, reason: String)
+    /// The database has no Parley tables, and the command only reads.
+    case notMigrated(url: String)
 
     public var description: String {
         switch self {
         case .newerSchema(let migrations):
             "the PostgreSQL database was migrated by a newer version of Parley (\(migrations.joined(separator: ", "))); upgrade this binary"
+        case .unusable(let url, let reason):
+            "cannot use the PostgreSQL database \(url): \(reason)"
+        case .notMigrated(let url):
+            "the PostgreSQL database \(url) has no Parley tables yet; start a node on it or import into it"
         }
+    }
+
+    /// PostgreSQL's own message when there is one (wrong password, unknown database), else the
+    /// driver's.
+    public static func reason(_ error: any Error) -> String {
+        if let error = error as? PSQLError {
+            if let message = error.serverInfo?[.message] { return message }
+            if let underlying = error.underlying { return "\(underlying)" }
+            return "\(error.code)"
+        }
+        return "\(error)"
     }
 }

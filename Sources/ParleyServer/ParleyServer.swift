@@ -77,7 +77,7 @@ public struct ParleyServer: Sendable {
             metrics: ChatMetrics(factory: PrometheusMetricsFactory(registry: registry)),
             logger: logger,
             committed: node?.committed,
-            nickRegistry: node?.nickRegistry
+            directory: node?.sessionDirectory
         )
         let host = configuration.host
         let application = buildApplication(
@@ -108,7 +108,8 @@ public struct ParleyServer: Sendable {
             await onRunning(port)
         }
         var groupConfiguration = ServiceGroupConfiguration(
-            services: (node?.services(for: chat.hub, logger: logger) ?? [])
+            services: (node?.services(for: chat.hub, sessionGrace: configuration.chat.sessionGrace, logger: logger)
+                ?? [])
                 + [chat.commitService, chat.catchUpService, chat.joinTimeoutService, application, chat.drainService],
             gracefulShutdownSignals: handlesSignals ? [.sigterm, .sigint] : [],
             logger: logger

@@ -9,12 +9,17 @@ import Testing
         let postgres: TestPostgres
         let url: String
         let directory: URL
+        /// Seconds of session grace: by default none, so a nick is free as soon as its
+        /// connection closes.
+        var grace = 0
         var nodes: [ServerProcess] = []
 
-        /// The arguments of node `name`: no session grace, so a nick is free as soon as its
-        /// connection closes, and no say limit in the way of the load.
+        /// The arguments of node `name`: no say limit in the way of the load.
         func arguments(_ name: String) -> [String] {
-            ["--db", url, "--node-id", name, "--say-burst", "1000", "--say-rate", "1000", "--session-grace", "0"]
+            [
+                "--db", url, "--node-id", name, "--say-burst", "1000", "--say-rate", "1000", "--session-grace",
+                "\(grace)",
+            ]
         }
 
         func startNode(_ name: String) async throws -> ServerProcess {
@@ -41,11 +46,16 @@ import Testing
         }
     }
 
-    static func withCluster(nodes names: [String], _ body: (inout Cluster) async throws -> Void) async throws {
+    static func withCluster(
+        nodes names: [String],
+        grace: Int = 0,
+        _ body: (inout Cluster) async throws -> Void
+    ) async throws {
         try await TestPostgres.with { postgres in
             let directory = try TestServer.makeDirectory()
             defer { try? FileManager.default.removeItem(at: directory) }
             var cluster = Cluster(postgres: postgres, url: try postgres.createDatabase("chat"), directory: directory)
+            cluster.grace = grace
             for name in names { cluster.nodes.append(try await cluster.startNode(name)) }
             try await body(&cluster)
             for node in cluster.nodes { try await node.stop() }
@@ -192,6 +202,136 @@ import Testing
     }
 
     /// Joins `room` with `nick` and returns the reply: `joined`, or the error.
+    /// The presence events (`"join bob"`) that reach `client` within `window`; other events
+    /// are skipped.
+    static func presence(of client: ChatClient, for window: Duration) async -> [String] {
+        var seen: [String] = []
+        let deadline = ContinuousClock.now + window
+        while ContinuousClock.now < deadline,
+            let event = try? await client.next(timeout: deadline - ContinuousClock.now)
+        {
+            if event.type == "presence" { seen.append("\(event.event ?? "?") \(event.nick ?? "?")") }
+        }
+        return seen
+    }
+
+    @Test func presenceAndMembersSpanNodes() async throws {
+        try await Self.withCluster(nodes: ["a", "b"]) { cluster in
+            let (a, b) = (cluster.nodes[0], cluster.nodes[1])
+            let alice = try await ChatClient.connect(a.webSocketURL)
+            try await alice.join("general", nick: "alice")
+            let bob = try await ChatClient.connect(b.webSocketURL)
+            #expect(try await bob.join("general", nick: "bob").joined.members == ["alice", "bob"])
+            #expect(await Self.presence(of: alice, for: .seconds(1.5)) == ["join bob"])
+
+            let carol = try await ChatClient.connect(a.webSocketURL)
+            #expect(try await carol.join("general", nick: "carol").joined.members == ["alice", "bob", "carol"])
+            async let aliceSaw = Self.presence(of: alice, for: .seconds(1.5))
+            async let bobSaw = Self.presence(of: bob, for: .seconds(1.5))
+            #expect(await aliceSaw == ["join carol"])
+            #expect(await bobSaw == ["join carol"])
+
+            // A leave on one node and a closed connection on the other: each seen once, everywhere.
+            try bob.send(["type": "leave", "room": "general", "ref": "bye"])
+            _ = try await bob.next(ofType: "left")
+            await carol.close()
+            #expect(Set(await Self.presence(of: alice, for: .seconds(2))) == ["leave bob", "leave carol"])
+            let dave = try await ChatClient.connect(b.webSocketURL)
+            #expect(try await dave.join("general", nick: "dave").joined.members == ["alice", "dave"])
+            #expect(await Self.presence(of: alice, for: .seconds(1.5)) == ["join dave"])
+        }
+    }
+
+    @Test func aSessionResumedOnAnotherNodeMovesThereWithoutALeaveOrJoin() async throws {
+        try await Self.withCluster(nodes: ["a", "b"], grace: 30) { cluster in
+            let (a, b) = (cluster.nodes[0], cluster.nodes[1])
+            let carol = try await ChatClient.connect(a.webSocketURL)
+            try await carol.join("general", nick: "carol")
+            let bob = try await ChatClient.connect(b.webSocketURL)
+            try await bob.join("general", nick: "bob")
+            let phone = try await ChatClient.connect(a.webSocketURL)
+            let token = try #require(try await phone.join("general", nick: "alice").joined.session)
+            try await phone.join("side")
+            let lastSeen = try #require(try await phone.say(in: "general", ["on the train"]).last)
+            _ = await Self.presence(of: bob, for: .seconds(1.5))
+            _ = await Self.presence(of: carol, for: .seconds(0.5))
+
+            // The phone moved networks and came back through node b, before node a noticed.
+            try await bob.say(in: "general", ["where are you?"])
+            let moved = try await ChatClient.connect(b.webSocketURL)
+            let (joined, backlog) = try await moved.join("general", since: lastSeen, resume: token)
+            #expect(joined.nick == "alice")
+            #expect(joined.session == token)
+            #expect(joined.members == ["alice", "bob", "carol"])
+            #expect(backlog.messages?.map(\.text) == ["where are you?"])
+            #expect(try await phone.closeCode() == 4001)
+            try await moved.join("side", resume: token)
+            async let bobSaw = Self.presence(of: bob, for: .seconds(2))
+            async let carolSaw = Self.presence(of: carol, for: .seconds(2))
+            #expect(await bobSaw == [])
+            #expect(await carolSaw == [])
+
+            // The nick stays alice's on every node, and she leaves once, for everyone.
+            let impostor = try await ChatClient.connect(a.webSocketURL)
+            #expect(try await Self.tryJoin(impostor, "ALICE").code == "nick_taken")
+            await moved.close()
+            _ = try? await moved.closeCode(timeout: .seconds(1))
+            #expect(await Self.presence(of: bob, for: .seconds(1)) == [])  // the grace period
+            let fresh = try await ChatClient.connect(b.webSocketURL)
+            let resumed = try await fresh.join("general", resume: token)
+            #expect(resumed.joined.nick == "alice")
+            try fresh.send(["type": "leave", "room": "general", "ref": "bye"])
+            async let bobSawLeave = Self.presence(of: bob, for: .seconds(2))
+            async let carolSawLeave = Self.presence(of: carol, for: .seconds(2))
+            #expect(await bobSawLeave == ["leave alice"])
+            #expect(await carolSawLeave == ["leave alice"])
+        }
+    }
+
+    @Test func aClientWhoseNodeDiesResumesElsewhereAndTheOthersSeeOneLeaveForWhoDidNot() async throws {
+        try await Self.withCluster(nodes: ["a", "b", "c"], grace: 6) { cluster in
+            let (a, b, c) = (cluster.nodes[0], cluster.nodes[1], cluster.nodes[2])
+            let bob = try await ChatClient.connect(b.webSocketURL)
+            try await bob.join("general", nick: "bob")
+            let dan = try await ChatClient.connect(c.webSocketURL)
+            try await dan.join("general", nick: "dan")
+            let alice = try await ChatClient.connect(a.webSocketURL)
+            let token = try #require(try await alice.join("general", nick: "alice").joined.session)
+            let carol = try await ChatClient.connect(a.webSocketURL)
+            try await carol.join("general", nick: "carol")
+            let lastSeen = try #require(try await alice.say(in: "general", ["before"]).last)
+            _ = await Self.presence(of: bob, for: .seconds(1.5))
+            _ = await Self.presence(of: dan, for: .seconds(0.5))
+
+            kill(a.process.processIdentifier, SIGKILL)
+            try await bob.say(in: "general", ["while you were away", "still here"])
+            let back = try await ChatClient.connect(c.webSocketURL)
+            let (joined, backlog) = try await back.join("general", since: lastSeen, resume: token)
+            #expect(joined.nick == "alice")
+            #expect(joined.members == ["alice", "bob", "carol", "dan"])  // carol's grace runs
+            #expect(backlog.messages?.map(\.text) == ["while you were away", "still here"])
+
+            // Until a's lease (10 s) and the grace (6 s) have run out, and a little longer: carol,
+            // who did not come back, leaves once for everyone; alice, who did, never.
+            async let bobSaw = Self.presence(of: bob, for: .seconds(24))
+            async let danSaw = Self.presence(of: dan, for: .seconds(24))
+            async let aliceSaw = Self.presence(of: back, for: .seconds(24))
+            #expect(await bobSaw == ["leave carol"])
+            #expect(await danSaw == ["leave carol"])
+            #expect(await aliceSaw == ["leave carol"])
+            // Exactly one node ended carol's session, and one noticed a stopped.
+            let logs = [await b.log.text, await c.log.text]
+            #expect(logs.count(where: { $0.contains("1 sessions of stopped nodes were not resumed in time") }) == 1)
+            #expect(logs.count(where: { $0.contains("Node a stopped renewing its lease") }) == 1)
+
+            let impostor = try await ChatClient.connect(b.webSocketURL)
+            #expect(try await Self.tryJoin(impostor, "alice").code == "nick_taken")
+            #expect(try await Self.tryJoin(impostor, "carol").type == "joined")
+            try await back.say(in: "general", ["back on c"])
+            #expect(try await bob.next(ofType: "message").text == "back on c")
+        }
+    }
+
     static func tryJoin(_ client: ChatClient, _ nick: String, room: String = "general") async throws -> Event {
         try client.send(["type": "join", "room": room, "nick": nick, "ref": "j-\(nick)"])
         return try await client.next(ofType: "joined", orError: true)

@@ -127,23 +127,25 @@ public struct ChatSession: Sendable {
         resume: String?,
         ref: String?
     ) async throws(ChatError) {
-        var claimed: Nick?
-        if let registry = chat.nickRegistry, let requestedNick,
-            await chat.hub.opensSession(connectionID, resume: resume)
-        {
-            try await registry.claim(requestedNick)
-            claimed = requestedNick
-        }
+        let claimedSession = try await openSessionInDirectory(nick: requestedNick, resume: resume)
+        let joined: Nick
         do throws(ChatError) {
-            nick = try await chat.hub.beginJoin(
+            joined = try await chat.hub.beginJoin(
                 connectionID,
                 room: room,
                 nick: requestedNick,
                 resume: resume,
-                claimed: claimed
+                claimedSession: claimedSession
             )
         } catch {
-            if let claimed { chat.nickRegistry?.release(claimed) }
+            if claimedSession != nil, let requestedNick { chat.directory?.release(requestedNick) }
+            throw error
+        }
+        nick = joined
+        do throws(ChatError) {
+            try await chat.directory?.enter(room, nick: joined)
+        } catch {
+            await chat.hub.abortJoin(connectionID, room: room)
             throw error
         }
         // Without history to replay, the read still tells where the room stands: live
@@ -165,6 +167,23 @@ public struct ChatSession: Sendable {
         if !replayed { slice = HistorySlice(messages: [], truncated: false, roomLastID: slice.roomLastID) }
         await chat.hub.completeJoin(connectionID, room: room, history: slice, ref: ref)
         rooms.insert(room)
+    }
+
+    /// In a cluster, before a join opens a session: resumes the session `resume` names from
+    /// whichever node had it, or else claims `nick` for a new session.
+    /// - Returns: the resume token of the new session claimed for `nick`, if one was.
+    private func openSessionInDirectory(nick: Nick?, resume: String?) async throws(ChatError) -> String? {
+        guard let directory = chat.directory, await chat.hub.opensSession(connectionID, resume: resume) else {
+            return nil
+        }
+        if let resume, let resumed = try await directory.resume(resume) {
+            try await chat.hub.adopt(connectionID, token: resume, resumed, requested: nick)
+            return nil
+        }
+        guard let nick else { return nil }  // the hub explains what is missing
+        let token = ChatHub.Session.makeToken()
+        try await directory.claim(nick, session: token)
+        return token
     }
 
     private func readHistory(_ room: RoomName, _ page: HistoryPage) async throws(ChatError) -> HistorySlice {

@@ -22,6 +22,9 @@ extension ChatHub {
         var liveConnection: ConnectionID?
         /// Rooms whose member is kept for the session: room → the connection it was joined by.
         var held: [RoomName: ConnectionID] = [:]
+        /// Rooms the session is a member of in the cluster's directory with no member here yet:
+        /// it was resumed from another node, and the client has not joined them again.
+        var elsewhere: Set<RoomName> = []
         var releaseTimer: Task<Void, Never>?
         /// Tells a timer that fires late that a newer one replaced it.
         var generation = 0
@@ -56,6 +59,12 @@ extension ChatHub {
         /// history reads and polls.
         var knownLastID: Int64 = 0
         var catchUp = CatchUpState.idle
+        /// In a cluster, the room's members as the directory last listed them (this node's
+        /// included), by nick key.
+        var listed: [String: Nick] = [:]
+        /// Keys this node took out of the room whose exit the directory has not stored yet: a
+        /// listing read before it still shows them.
+        var leaving: Set<String> = []
     }
 
     /// Whether the store is being read for what a room's members miss.

@@ -35,22 +35,23 @@ public actor ChatHub {
     private var memberCount = 0
     /// Rooms whose members miss messages that are in the store, for ``RoomCatchUp``.
     private let catchUpRequests: AsyncStream<RoomName>.Continuation?
-    /// Where nicks are claimed across nodes, in a cluster.
-    private let nickRegistry: (any NickRegistry)?
+    /// Where sessions, nicks and members are shared across nodes, in a cluster.
+    private let directory: (any SessionDirectory)?
 
     /// - Parameter catchUpRequests: where to queue rooms that need reading from the store (see
     ///   ``RoomCatchUp``); without it, a message that would leave a gap is not sent.
-    /// - Parameter nickRegistry: in a cluster, where a new session's nick must be claimed first
-    ///   (see ``beginJoin(_:room:nick:resume:claimed:)``), and is released when the session ends.
+    /// - Parameter directory: in a cluster, where a new session's nick must be claimed first
+    ///   (see ``beginJoin(_:room:nick:resume:claimedSession:)``), members are listed for every
+    ///   node, and sessions are released when they end.
     public init(
         maxRoomsPerConnection: Int = 100,
         maxMembersPerRoom: Int = 0,
         sessionGrace: Duration = .zero,
         metrics: ChatMetrics = .none,
         catchUpRequests: AsyncStream<RoomName>.Continuation? = nil,
-        nickRegistry: (any NickRegistry)? = nil
+        directory: (any SessionDirectory)? = nil
     ) {
-        self.nickRegistry = nickRegistry
+        self.directory = directory
         self.maxRoomsPerConnection = maxRoomsPerConnection
         self.maxMembersPerRoom = maxMembersPerRoom
         self.sessionGrace = sessionGrace
@@ -83,8 +84,16 @@ public actor ChatHub {
         guard let connection = connections.removeValue(forKey: id) else { return }
         if let token = connection.sessionToken, let session = sessions[token], session.liveConnection == id {
             session.liveConnection = nil
-            // A client that left every room before closing is done: it keeps nothing.
-            if accepting && sessionGrace > .zero && !connection.rooms.isEmpty {
+            if !accepting && directory != nil {
+                // A cluster node shutting down leaves its sessions in the directory for the
+                // grace period (``SessionDirectory``), so that their clients resume elsewhere
+                // and nobody sees them leave.
+                for roomName in connection.rooms { removeMember(id, from: roomName, exitDirectory: false) }
+                forget(session)
+            } else if accepting && sessionGrace > .zero
+                && !(connection.rooms.isEmpty && session.elsewhere.isEmpty)
+            {
+                // (A client that left every room before closing is done: it keeps nothing.)
                 for roomName in connection.rooms { hold(id, in: roomName, for: session) }
                 scheduleRelease(of: session)
             } else {
@@ -142,20 +151,54 @@ public actor ChatHub {
         return resume.flatMap { sessions[$0] } == nil
     }
 
-    /// Closes every connection with `reason` and ends every session at once, without a grace
-    /// period: a cluster node whose lease expired has had its nicks freed for other nodes.
+    /// Closes every connection with `reason` and forgets every session at once: a cluster
+    /// node whose lease expired no longer serves them (the directory keeps them for the grace
+    /// period, so their clients can resume on any node).
     public func dropAll(_ reason: CloseReason) {
-        for session in sessions.all {
-            session.releaseTimer?.cancel()
-            for (roomName, heldID) in session.held { removeMember(heldID, from: roomName) }
-            session.held.removeAll()
-        }
-        sessions = SessionTable()
-        for (id, var connection) in connections {
-            connection.sessionToken = nil
-            connections[id] = connection
+        for session in Array(sessions.all) { forget(session, closing: reason) }
+        for connection in connections.values where !connection.isReplaced {
             connection.outbox.close(reason)
         }
+    }
+
+    /// Makes the session `resumed`, which the directory just moved to this node, connection
+    /// `id`'s. The rooms it is in elsewhere stay its own for the grace period, for the client to
+    /// join again. Does nothing when this hub already knows the session (another connection
+    /// adopted it meanwhile): the join then resumes it as usual.
+    public func adopt(
+        _ id: ConnectionID,
+        token: String,
+        _ resumed: ResumedSession,
+        requested: Nick?
+    ) throws(ChatError) {
+        guard var connection = connections[id], connection.nick == nil, sessions[token] == nil else { return }
+        if let stale = sessions.session(forKey: resumed.nick.key) {
+            // This node still had an earlier session for the nick (the directory moved it away
+            // and the notice has not come yet): the resumed one is newer.
+            forget(stale, closing: .replaced)
+        }
+        let session = sessions.open(nick: resumed.nick, connection: id, token: token)
+        session.elsewhere = Set(resumed.rooms)
+        metrics.sessionsResumed.increment()
+        if let requested, requested.key != resumed.nick.key {
+            session.liveConnection = nil
+            scheduleRelease(of: session)
+            throw ChatError.badRequest(
+                "The session to resume belongs to \(resumed.nick.value), not \(requested.value)."
+            )
+        }
+        connection.nick = resumed.nick
+        connection.sessionToken = token
+        connections[id] = connection
+        if !session.elsewhere.isEmpty { scheduleRelease(of: session) }
+    }
+
+    /// The directory moved the session that held the nick with case-folded `key` to another
+    /// node: this node drops it without a leave (its client is over there now), closing its
+    /// connection, if still open, with ``CloseReason/replaced``.
+    public func sessionMoved(nickKey key: String) {
+        guard let session = sessions.session(forKey: key) else { return }
+        forget(session, closing: .replaced)
     }
 
     // MARK: Rooms
@@ -163,29 +206,30 @@ public actor ChatHub {
     /// First step of a join: claims the nick on the connection's first join (or resumes the
     /// session named by `resume`), checks the room limits, and starts collecting the room's live
     /// messages for the member.
-    /// - Parameter claimed: with a nick registry, the nick the caller claimed there for a new
-    ///   session (see ``opensSession(_:resume:)``). On failure the caller releases it.
+    /// - Parameter claimedSession: with a directory, the resume token the caller claimed the
+    ///   `requested` nick there with, for a new session (see ``opensSession(_:resume:)``). On
+    ///   failure the caller releases it.
     /// - Returns: the connection's nick.
     public func beginJoin(
         _ id: ConnectionID,
         room roomName: RoomName,
         nick requested: Nick?,
         resume: String? = nil,
-        claimed: Nick? = nil
+        claimedSession: String? = nil
     ) throws(ChatError) -> Nick {
         guard var connection = connections[id], !connection.isReplaced else {
             throw ChatError(.unavailable, "The connection is closing.")
         }
         let claim = try sessions.claim(current: connection.nick, requested: requested, resume: resume)
         let nick = claim.nick
-        if nickRegistry != nil {
-            if case .new = claim, claimed?.key != nick.key {
+        if let directory {
+            if case .new = claim, claimedSession == nil {
                 // A session of this hub ended between the caller's check and now.
                 throw ChatError(.unavailable, "The nick could not be claimed; join again.")
             }
             if case .new = claim {
-            } else if let claimed {
-                nickRegistry?.release(claimed)  // resumed after all: the claim is not needed
+            } else if claimedSession != nil, let requested {
+                directory.release(requested)  // resumed after all: the claim is not needed
             }
         }
         if case .resume(let resumed) = claim {
@@ -197,7 +241,8 @@ public actor ChatHub {
         }
         let session = connection.sessionToken.flatMap { sessions[$0] }
         let heldMember = session?.held[roomName]
-        if heldMember == nil && !connection.rooms.contains(roomName) {
+        let isMemberElsewhere = session?.elsewhere.contains(roomName) ?? false
+        if heldMember == nil && !isMemberElsewhere && !connection.rooms.contains(roomName) {
             if connection.rooms.count >= maxRoomsPerConnection {
                 throw ChatError(.tooManyRooms, "A connection may be in at most \(maxRoomsPerConnection) rooms.")
             }
@@ -210,9 +255,11 @@ public actor ChatHub {
         }
         // Every check passed: from here on the join takes effect.
         if connection.nick == nil {
-            connection.sessionToken = openSession(nick: nick, connection: id)
+            let token = claimedSession ?? Session.makeToken()
+            connection.sessionToken = sessions.open(nick: nick, connection: id, token: token).token
             connection.nick = nick
         }
+        session?.elsewhere.remove(roomName)
         connection.rooms.insert(roomName)
         connections[id] = connection
 
@@ -249,11 +296,11 @@ public actor ChatHub {
             return
         }
         let isNewMember = !member.isVisible
+        let wasListed = isListed(member.nick.key, in: room)
         member.isVisible = true
         room.knownLastID = max(room.knownLastID, history.roomLastID)
 
-        let members = room.members.values.filter(\.isVisible).map(\.nick.value)
-            .sorted { $0.lowercased() < $1.lowercased() }
+        let members = listedNicks(in: room).map(\.value).sorted { $0.lowercased() < $1.lowercased() }
         let joined = ServerEvent.joined(
             room: roomName,
             nick: member.nick,
@@ -269,8 +316,8 @@ public actor ChatHub {
         // pages on for the rest.
         member.lastSentID = max(member.lastSentID, history.roomLastID)
         sendCollected(by: member, in: room, named: roomName)
-        if isNewMember {
-            broadcastPresence(room: roomName, nick: member.nick, event: "join", except: id)
+        if isNewMember && !wasListed {
+            broadcastPresence(room: roomName, nick: member.nick, event: "join")
         }
     }
 
@@ -296,6 +343,30 @@ public actor ChatHub {
         connections[id] = connection
         removeMember(id, from: roomName)
         connection.outbox.send(ServerEvent.left(room: roomName, ref: ref))
+    }
+
+    /// The directory listed `room`'s members, on every node: the members here are told who
+    /// joined or left since the last listing (a nick listed here or there counts once).
+    public func membersRead(_ roomName: RoomName, _ nicks: [Nick]) {
+        guard let room = rooms[roomName] else { return }
+        let listed = Dictionary(nicks.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
+        let changed = Set(room.listed.keys).symmetricDifference(listed.keys)
+        let before = changed.filter { isListed($0, in: room) }
+        let previous = room.listed
+        room.listed = listed
+        for key in changed where isListed(key, in: room) != before.contains(key) {
+            guard let nick = listed[key] ?? previous[key] else { continue }
+            broadcastPresence(room: roomName, nick: nick, event: before.contains(key) ? "leave" : "join")
+        }
+    }
+
+    /// The directory stored this node's exit of the nick with `key` from `room`.
+    public func exitStored(_ roomName: RoomName, key: String) {
+        guard let room = rooms[roomName], room.leaving.remove(key) != nil,
+            isListed(key, in: room), let nick = room.listed[key]
+        else { return }
+        // Joined again elsewhere in the meantime.
+        broadcastPresence(room: roomName, nick: nick, event: "join")
     }
 
     /// How many connections are in each room that has any.
@@ -459,30 +530,51 @@ public actor ChatHub {
 
     // MARK: Internals
 
-    private func removeMember(_ id: ConnectionID, from roomName: RoomName) {
+    /// Takes connection `id`'s member out of the room; the others see it leave unless the
+    /// directory still lists its nick there.
+    /// - Parameter exitDirectory: whether the nick leaves the room for every node; not when the
+    ///   session lives on elsewhere (moved, or kept for the grace period by the directory).
+    private func removeMember(_ id: ConnectionID, from roomName: RoomName, exitDirectory: Bool = true) {
         guard let room = rooms[roomName], let member = room.members.removeValue(forKey: id) else { return }
         memberCount -= 1
         defer { recordSizes() }
+        if let directory, exitDirectory {
+            directory.exit(roomName, nick: member.nick)
+            room.leaving.insert(member.nick.key)
+        }
         if room.members.isEmpty {
             rooms.removeValue(forKey: roomName)
-        } else if member.isVisible {
-            broadcastPresence(room: roomName, nick: member.nick, event: "leave", except: id)
+        } else if member.isVisible && !isListed(member.nick.key, in: room) {
+            broadcastPresence(room: roomName, nick: member.nick, event: "leave")
         }
     }
 
-    private func broadcastPresence(room roomName: RoomName, nick: Nick, event: String, except: ConnectionID) {
+    /// Whether `room`'s members see the nick with `key` as a member: a member here has joined
+    /// with it, or the directory lists it and this node has not taken it out.
+    private func isListed(_ key: String, in room: Room) -> Bool {
+        if room.listed[key] != nil && !room.leaving.contains(key) { return true }
+        return room.members.values.contains { $0.isVisible && $0.nick.key == key }
+    }
+
+    /// Every nick `room`'s members see as a member, once each.
+    private func listedNicks(in room: Room) -> [Nick] {
+        var nicks: [String: Nick] = [:]
+        for (key, nick) in room.listed where !room.leaving.contains(key) { nicks[key] = nick }
+        for member in room.members.values where member.isVisible { nicks[member.nick.key] = member.nick }
+        return Array(nicks.values)
+    }
+
+    /// Tells the members of a room that `nick` joined or left, all but that nick's own.
+    private func broadcastPresence(room roomName: RoomName, nick: Nick, event: String) {
         guard let room = rooms[roomName] else { return }
         let frame = ServerEvent.presence(room: roomName, nick: nick, event: event)
-        for (memberID, member) in room.members where memberID != except && member.pending == nil && !member.isHeld {
+        for member in room.members.values
+        where member.nick.key != nick.key && member.pending == nil && !member.isHeld {
             member.outbox.send(frame)
         }
     }
 
     // MARK: Sessions
-
-    private func openSession(nick: Nick, connection id: ConnectionID) -> String {
-        sessions.open(nick: nick, connection: id).token
-    }
 
     /// Moves `session` to connection `id`. A connection that still holds it is closed with
     /// 4001 (replaced) and its rooms are held for the new one, like those of a dropped one.
@@ -496,7 +588,7 @@ public actor ChatHub {
         }
         session.liveConnection = id
         metrics.sessionsResumed.increment()
-        if session.held.isEmpty {
+        if session.held.isEmpty && session.elsewhere.isEmpty {
             session.releaseTimer?.cancel()
         } else {
             scheduleRelease(of: session)
@@ -535,6 +627,7 @@ public actor ChatHub {
         guard let session = sessions[token], session.generation == generation else { return }
         for (roomName, heldID) in session.held { removeMember(heldID, from: roomName) }
         session.held.removeAll()
+        leaveElsewhere(session)
         if session.liveConnection == nil { release(session) }
         recordSizes()
     }
@@ -544,7 +637,44 @@ public actor ChatHub {
         session.releaseTimer?.cancel()
         for (roomName, heldID) in session.held { removeMember(heldID, from: roomName) }
         session.held.removeAll()
+        leaveElsewhere(session)
         sessions.remove(session)
-        nickRegistry?.release(session.nick)
+        directory?.release(session.nick)
+    }
+
+    /// Takes a resumed session out of the rooms it was in on another node and has not joined
+    /// here again.
+    private func leaveElsewhere(_ session: Session) {
+        for roomName in session.elsewhere {
+            directory?.exit(roomName, nick: session.nick)
+            guard let room = rooms[roomName] else { continue }
+            let wasListed = isListed(session.nick.key, in: room)
+            room.leaving.insert(session.nick.key)
+            if wasListed && !isListed(session.nick.key, in: room) {
+                broadcastPresence(room: roomName, nick: session.nick, event: "leave")
+            }
+        }
+        session.elsewhere.removeAll()
+    }
+
+    /// Drops a session this node no longer serves, without a leave and without telling the
+    /// directory: another node has it now, or the directory keeps it for the grace period. A
+    /// connection that still holds it is closed with `reason`.
+    private func forget(_ session: Session, closing reason: CloseReason? = nil) {
+        session.releaseTimer?.cancel()
+        for (roomName, heldID) in session.held { removeMember(heldID, from: roomName, exitDirectory: false) }
+        session.held.removeAll()
+        session.elsewhere.removeAll()
+        if let liveID = session.liveConnection, var live = connections[liveID] {
+            for roomName in live.rooms { removeMember(liveID, from: roomName, exitDirectory: false) }
+            live.rooms = []
+            live.sessionToken = nil
+            live.isReplaced = true
+            connections[liveID] = live
+            if let reason { live.outbox.close(reason) }
+        }
+        session.liveConnection = nil
+        sessions.remove(session)
+        recordSizes()
     }
 }

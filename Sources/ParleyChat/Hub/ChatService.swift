@@ -54,10 +54,11 @@ public final class ChatService: Sendable {
     public let metrics: ChatMetrics
     let logger: Logger
     private let catchUp: RoomCatchUp
-    /// Where new sessions claim their nicks, in a cluster.
-    let nickRegistry: (any NickRegistry)?
+    /// Where sessions, nicks and members are shared across nodes, in a cluster.
+    let directory: (any SessionDirectory)?
 
-    /// - Parameter nickRegistry: in a cluster, where nicks are claimed across nodes.
+    /// - Parameter directory: in a cluster, where sessions, nicks and members are shared
+    ///   across nodes.
     /// - Parameter committed: told, after each commit, the newest id each room of the batch
     ///   reached (a cluster node rings the other nodes with it).
     public init(
@@ -66,9 +67,9 @@ public final class ChatService: Sendable {
         metrics: ChatMetrics = .none,
         logger: Logger,
         committed: (@Sendable ([RoomName: Int64]) -> Void)? = nil,
-        nickRegistry: (any NickRegistry)? = nil
+        directory: (any SessionDirectory)? = nil
     ) {
-        self.nickRegistry = nickRegistry
+        self.directory = directory
         self.configuration = configuration
         self.store = store
         self.logger = logger
@@ -80,7 +81,7 @@ public final class ChatService: Sendable {
             sessionGrace: configuration.sessionGrace,
             metrics: metrics,
             catchUpRequests: catchUpQueue,
-            nickRegistry: nickRegistry
+            directory: directory
         )
         self.catchUp = RoomCatchUp(requests: catchUpRequests, store: store, hub: hub, logger: logger)
         self.pipeline = CommitPipeline(

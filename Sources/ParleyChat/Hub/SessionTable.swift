@@ -65,9 +65,18 @@ struct SessionTable {
 
     var all: Dictionary<String, ChatHub.Session>.Values { sessions.values }
 
-    /// Opens a session that holds `nick` for connection `id`.
-    mutating func open(nick: Nick, connection id: ConnectionID) -> ChatHub.Session {
-        let session = ChatHub.Session(token: ChatHub.Session.makeToken(), nick: nick, liveConnection: id)
+    /// The session that holds the nick with case-folded `key`.
+    func session(forKey key: String) -> ChatHub.Session? {
+        nickOwners[key].flatMap { sessions[$0] }
+    }
+
+    /// Opens a session that holds `nick` for connection `id`, with resume token `token`.
+    mutating func open(
+        nick: Nick,
+        connection id: ConnectionID,
+        token: String = ChatHub.Session.makeToken()
+    ) -> ChatHub.Session {
+        let session = ChatHub.Session(token: token, nick: nick, liveConnection: id)
         sessions[session.token] = session
         nickOwners[nick.key] = session.token
         return session

@@ -113,7 +113,7 @@ let package = Package(
         // The admin commands' pieces: time expressions, output formats, tables for terminals.
         .target(
             name: "ParleyAdmin",
-            dependencies: ["ParleyCore", "ParleyStore"],
+            dependencies: ["ParleyCore"],
             swiftSettings: swiftSettings
         ),
         // `parley bench`: a load generator that speaks protocol v1 to any Parley server.

@@ -1,6 +1,5 @@
 public import Foundation
-import ParleyCore
-public import ParleyStore
+public import ParleyCore
 
 /// Messages as the admin commands write and read them.
 ///

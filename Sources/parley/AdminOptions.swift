@@ -1,5 +1,6 @@
 public import ArgumentParser
 import Foundation
+import Logging
 public import ParleyAdmin
 import ParleyCore
 import ParleyPostgres
@@ -7,18 +8,31 @@ import ParleyStore
 
 /// `--db`, shared by every command, with the same default and variable as `parley serve`.
 struct DatabaseOptions: ParsableArguments {
-    @Option(help: "SQLite database file. (env: PARLEY_DB; default: ./parley.sqlite)")
+    @Option(
+        help: ArgumentHelp(
+            "SQLite database file, or a cluster's postgres://USER[:PASS]@HOST[:PORT]/DBNAME. (env: PARLEY_DB; default: ./parley.sqlite)",
+            valueName: "file-or-url"
+        )
+    )
     var db: String?
 
     var path: String { db ?? EnvironmentFallback().string("PARLEY_DB") ?? "parley.sqlite" }
 
     /// Opens the archive: read-only for commands that only read, so they never write to a
-    /// database a server is using (and a missing file is an error, not a new empty database).
-    func archive(readOnly: Bool, mayCreate: Bool = false) throws -> any MessageArchive {
+    /// database a server is using (and a missing file, or a PostgreSQL database without
+    /// Parley's tables, is an error, not a new empty database).
+    func archive(readOnly: Bool, mayCreate: Bool = false) async throws -> any MessageArchive {
         if PostgresDatabaseURL.isPostgres(path) {
-            throw CommandError(
-                "the admin commands read SQLite databases only for now; PostgreSQL support is coming with cluster mode"
-            )
+            do {
+                let url = try PostgresDatabaseURL(path)
+                var logger = Logger(label: "parley.admin")
+                logger.logLevel = .critical
+                return try await PostgresMessageArchive.open(url, migrate: mayCreate, logger: logger)
+            } catch let error as PostgresStoreError {
+                throw CommandError(error.description)
+            } catch {
+                throw CommandError("\(error)")
+            }
         }
         if !mayCreate && !FileManager.default.fileExists(atPath: path) {
             throw CommandError(StoreError.missingDatabase(path: path).description + " (set --db or PARLEY_DB)")

@@ -23,7 +23,7 @@ struct Export: AsyncParsableCommand {
     @OptionGroup var filters: FilterOptions
 
     func run() async throws {
-        let archive = try database.archive(readOnly: true)
+        let archive = try await database.archive(readOnly: true)
         let filter = try await filters.filter(in: archive)
         try await archive.scan(filter, afterSeq: 0, throughSeq: try await archive.lastSeq()) { batch in
             StandardOutput.write(batch.map(MessageRecords.exportLine).joined())

@@ -43,7 +43,7 @@ struct History: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let archive = try database.archive(readOnly: true)
+        let archive = try await database.archive(readOnly: true)
         let filter = try await filters.filter(in: archive)
         var writer = MessageRecords.writer(
             format: format,

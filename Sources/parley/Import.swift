@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ParleyAdmin
+import ParleyCore
 import ParleyStore
 
 /// `parley import`: reads what `parley export` wrote.
@@ -16,6 +17,7 @@ struct Import: AsyncParsableCommand {
             Examples:
               parley import support-november.jsonl
               parley export --db old.sqlite | parley import --db new.sqlite -
+              parley export --db parley.sqlite | parley import --db postgres://parley@db.example/parley -
             """
     )
 
@@ -50,7 +52,7 @@ struct Import: AsyncParsableCommand {
                 throw CommandError("\(file): \(error)")
             }
         }
-        let archive = try database.archive(readOnly: false, mayCreate: true)
+        let archive = try await database.archive(readOnly: false, mayCreate: true)
         do {
             let (added, skipped) = try await archive.importMessages(messages, lines: lineNumbers)
             StandardOutput.write("imported \(added) messages (\(skipped) already there)\n")

@@ -50,7 +50,7 @@ struct Prune: AsyncParsableCommand {
             throw CommandError(error.description)
         }
         let cutoffMilliseconds = Int64((cutoff.timeIntervalSince1970 * 1000).rounded())
-        let archive = try database.archive(readOnly: dryRun)
+        let archive = try await database.archive(readOnly: dryRun)
         var roomName: RoomName?
         if let room { roomName = try await FilterOptions.existingRoom(room, in: archive) }
         let scope = roomName.map { " in #\($0.value)" } ?? ""

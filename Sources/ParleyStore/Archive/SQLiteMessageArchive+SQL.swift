@@ -1,4 +1,5 @@
 import GRDB
+import ParleyCore
 
 /// The SQL the archive's queries share.
 extension SQLiteMessageArchive {

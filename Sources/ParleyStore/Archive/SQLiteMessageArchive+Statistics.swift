@@ -1,5 +1,6 @@
 public import Foundation
 import GRDB
+public import ParleyCore
 
 extension SQLiteMessageArchive {
     /// Every room with its message count, distinct nicks and first and last message time.
@@ -29,13 +30,6 @@ extension SQLiteMessageArchive {
     /// Totals, messages per local day for the last `days` days up to `now`, and the `top` busiest
     /// rooms and nicks.
     public func statistics(days: Int, top: Int, now: Date) throws -> ArchiveStatistics {
-        let calendar = Calendar.current
-        let today = calendar.startOfDay(for: now)
-        let firstDay = calendar.date(byAdding: .day, value: -(days - 1), to: today) ?? today
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = calendar.timeZone
-        formatter.dateFormat = "yyyy-MM-dd"
         return try store.pool.read { db in
             let totals = try Row.fetchOne(
                 db,
@@ -44,19 +38,11 @@ extension SQLiteMessageArchive {
                     FROM messages
                     """
             )
-            // Day boundaries come from the calendar (local days, daylight saving included); each
-            // day is then one range count on the time index.
             let count = try db.cachedStatement(
                 sql: "SELECT count(*) FROM messages WHERE created_at >= ? AND created_at < ?"
             )
-            let dayList = try (0..<max(days, 0)).compactMap { offset -> (String, Int)? in
-                guard let day = calendar.date(byAdding: .day, value: offset, to: firstDay),
-                    let next = calendar.date(byAdding: .day, value: 1, to: day)
-                else { return nil }
-                let range: StatementArguments = [
-                    Int64(day.timeIntervalSince1970 * 1000), Int64(next.timeIntervalSince1970 * 1000),
-                ]
-                return (formatter.string(from: day), try Int.fetchOne(count, arguments: range) ?? 0)
+            let dayList = try LocalDays(days: days, endingAt: now).all.map { day in
+                (day.name, try Int.fetchOne(count, arguments: [day.start, day.end]) ?? 0)
             }
             let ranking = { (column: String, key: String) in
                 try Row.fetchAll(

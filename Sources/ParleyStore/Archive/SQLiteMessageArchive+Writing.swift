@@ -30,11 +30,7 @@ extension SQLiteMessageArchive {
                 try advanceRoom.execute(arguments: [message.room, message.id])
                 if let row = try Row.fetchOne(existing, arguments: [message.room, message.id]) {
                     guard row[0] == message.nick, row[1] == message.text, row[2] == message.createdAt else {
-                        throw ImportError(
-                            line: lines[index],
-                            reason:
-                                "#\(message.room) already has a different message with id \(message.id); nothing was imported"
-                        )
+                        throw ImportError.conflict(line: lines[index], room: message.room, id: message.id)
                     }
                     skipped += 1
                 } else {

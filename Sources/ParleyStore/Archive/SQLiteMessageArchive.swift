@@ -1,4 +1,3 @@
-public import Foundation
 import GRDB
 public import ParleyCore
 
@@ -30,32 +29,21 @@ public struct SQLiteMessageArchive: MessageArchive {
         }
     }
 
-    /// Calls `body` with the messages matching `filter` whose `seq` lies in
-    /// `afterSeq + 1 ... throughSeq`, oldest first, in batches of at most `batch` (each batch
-    /// read on its own, so memory stays flat however many match). `filter.limit` is ignored.
-    public func scan(
-        _ filter: MessageFilter,
-        afterSeq: Int64,
-        throughSeq: Int64,
-        batch: Int,
-        _ body: ([ArchivedMessage]) throws -> Void
-    ) throws {
-        var cursor = afterSeq
-        while cursor < throughSeq {
-            let messages = try store.pool.read { db in
-                var (conditions, arguments) = Self.conditions(filter)
-                conditions.append("seq > ? AND seq <= ?")
-                _ = arguments.append(contentsOf: [cursor, throughSeq])
-                _ = arguments.append(contentsOf: [batch])
-                let sql = """
-                    SELECT seq, room, id, nick, text, created_at, mid FROM messages
-                    WHERE \(conditions.joined(separator: " AND ")) ORDER BY seq LIMIT ?
-                    """
-                return try Self.fetch(db, sql: sql, arguments: arguments)
-            }
-            if !messages.isEmpty { try body(messages) }
-            guard messages.count == batch, let last = messages.last else { return }
-            cursor = last.seq
+    /// The first `limit` messages matching `filter` whose `seq` lies in
+    /// `afterSeq + 1 ... throughSeq`, oldest first. `filter.limit` is ignored.
+    public func messages(_ filter: MessageFilter, afterSeq: Int64, throughSeq: Int64, limit: Int) throws
+        -> [ArchivedMessage]
+    {
+        try store.pool.read { db in
+            var (conditions, arguments) = Self.conditions(filter)
+            conditions.append("seq > ? AND seq <= ?")
+            _ = arguments.append(contentsOf: [afterSeq, throughSeq])
+            _ = arguments.append(contentsOf: [limit])
+            let sql = """
+                SELECT seq, room, id, nick, text, created_at, mid FROM messages
+                WHERE \(conditions.joined(separator: " AND ")) ORDER BY seq LIMIT ?
+                """
+            return try Self.fetch(db, sql: sql, arguments: arguments)
         }
     }
 

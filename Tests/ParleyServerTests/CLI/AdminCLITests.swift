@@ -93,34 +93,35 @@ import Testing
         #expect(table.lines.count == 1 + Self.seeds.count)
     }
 
-    @Test(
-        arguments: [
-            (["--room", "general"], [0, 1, 6, 7]),
-            (["--room", "GENERAL"], [0, 1, 6, 7]),
-            (["--nick", "bob"], [1, 3]),
-            (["--nick", "ZOË"], [6]),
-            (["--room", "support", "--nick", "BOB"], [3]),
-            (["--since", "2026-11-21", "--until", "2026-11-22"], [2, 3, 4]),
-            (["--since", "2026-11-21T15:00:00Z", "--until", "2026-11-21T16:00Z"], [3]),
-            (["--since", "2h"], [7]),
-            (["--room", "general", "--after-id", "1", "--before-id", "4"], [1, 6]),
-            (["--grep", "printer"], [2, 3]),
-            (["--grep", "print*"], [2, 3]),
-            (["--grep", "release"], [0]),
-            (["--grep", "release*"], [0, 6]),
-            (["--grep", "\"release notes\""], [0]),
-            (["--grep", "\"notes release\""], []),
-            (["--grep", "cafe"], [3]),
-            (["--grep", "don't"], [4]),
-            (["--grep", "printer NOT café"], [2]),
-            (["--grep", "ship OR weekly"], [1, 6]),
-            (["--grep", "世界"], [5]),
-            (
-                ["--room", "support", "--nick", "carol", "--grep", "broken OR fixed", "--since", "2026-11-21T15:00Z"],
-                [4]
-            ),
-        ]
-    )
+    /// Filters of `history` and the seeds (by index) each selects.
+    static let filterCases: [([String], [Int])] = [
+        (["--room", "general"], [0, 1, 6, 7]),
+        (["--room", "GENERAL"], [0, 1, 6, 7]),
+        (["--nick", "bob"], [1, 3]),
+        (["--nick", "ZOË"], [6]),
+        (["--room", "support", "--nick", "BOB"], [3]),
+        (["--since", "2026-11-21", "--until", "2026-11-22"], [2, 3, 4]),
+        (["--since", "2026-11-21T15:00:00Z", "--until", "2026-11-21T16:00Z"], [3]),
+        (["--since", "2h"], [7]),
+        (["--room", "general", "--after-id", "1", "--before-id", "4"], [1, 6]),
+        (["--grep", "printer"], [2, 3]),
+        (["--grep", "print*"], [2, 3]),
+        (["--grep", "release"], [0]),
+        (["--grep", "release*"], [0, 6]),
+        (["--grep", "\"release notes\""], [0]),
+        (["--grep", "\"notes release\""], []),
+        (["--grep", "cafe"], [3]),
+        (["--grep", "don't"], [4]),
+        (["--grep", "printer NOT café"], [2]),
+        (["--grep", "ship OR weekly"], [1, 6]),
+        (["--grep", "世界"], [5]),
+        (
+            ["--room", "support", "--nick", "carol", "--grep", "broken OR fixed", "--since", "2026-11-21T15:00Z"],
+            [4]
+        ),
+    ]
+
+    @Test(arguments: filterCases)
     func filtersCombine(_ arguments: [String], _ expected: [Int]) async throws {
         let (directory, db) = try await Self.fixture()
         defer { try? FileManager.default.removeItem(at: directory) }

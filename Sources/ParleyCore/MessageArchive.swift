@@ -1,5 +1,4 @@
 public import Foundation
-public import ParleyCore
 
 /// Which stored messages an operator asks for. Every condition is optional and they combine
 /// (AND).
@@ -83,6 +82,15 @@ public struct RoomSummary: Sendable, Equatable {
     public var lastAt: Int64?
     /// The newest id the room ever had (pruned messages included).
     public var lastID: Int64
+
+    public init(name: String, messageCount: Int, distinctNicks: Int, firstAt: Int64?, lastAt: Int64?, lastID: Int64) {
+        self.name = name
+        self.messageCount = messageCount
+        self.distinctNicks = distinctNicks
+        self.firstAt = firstAt
+        self.lastAt = lastAt
+        self.lastID = lastID
+    }
 }
 
 /// Totals and rankings for `parley stats`.
@@ -97,6 +105,28 @@ public struct ArchiveStatistics: Sendable, Equatable {
     public var busiestRooms: [(name: String, count: Int)]
     public var busiestNicks: [(name: String, count: Int)]
     public var databaseBytes: Int64
+
+    public init(
+        messageCount: Int,
+        roomCount: Int,
+        nickCount: Int,
+        firstAt: Int64? = nil,
+        lastAt: Int64? = nil,
+        perDay: [(day: String, count: Int)],
+        busiestRooms: [(name: String, count: Int)],
+        busiestNicks: [(name: String, count: Int)],
+        databaseBytes: Int64
+    ) {
+        self.messageCount = messageCount
+        self.roomCount = roomCount
+        self.nickCount = nickCount
+        self.firstAt = firstAt
+        self.lastAt = lastAt
+        self.perDay = perDay
+        self.busiestRooms = busiestRooms
+        self.busiestNicks = busiestNicks
+        self.databaseBytes = databaseBytes
+    }
 
     public static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.messageCount == rhs.messageCount && lhs.roomCount == rhs.roomCount && lhs.nickCount == rhs.nickCount
@@ -120,6 +150,11 @@ public struct ImportError: Error, CustomStringConvertible, Equatable {
     }
 
     public var description: String { "line \(line): \(reason)" }
+
+    /// The message on `line` has the id of a different message its room already holds.
+    public static func conflict(line: Int, room: String, id: Int64) -> Self {
+        Self(line: line, reason: "#\(room) already has a different message with id \(id); nothing was imported")
+    }
 }
 
 /// The operators' view of a message store: queries across rooms, summaries, import and pruning,
@@ -129,16 +164,10 @@ public protocol MessageArchive: Sendable {
     /// The messages matching `filter`: the newest `filter.limit` of them, oldest first.
     func messages(_ filter: MessageFilter) async throws -> [ArchivedMessage]
 
-    /// Calls `body` with the messages matching `filter` whose `seq` lies in
-    /// `afterSeq + 1 ... throughSeq`, oldest first, in batches of at most `batch`.
-    /// `filter.limit` is ignored.
-    func scan(
-        _ filter: MessageFilter,
-        afterSeq: Int64,
-        throughSeq: Int64,
-        batch: Int,
-        _ body: ([ArchivedMessage]) throws -> Void
-    ) async throws
+    /// The first `limit` messages matching `filter` whose `seq` lies in
+    /// `afterSeq + 1 ... throughSeq`, oldest first. `filter.limit` is ignored.
+    func messages(_ filter: MessageFilter, afterSeq: Int64, throughSeq: Int64, limit: Int) async throws
+        -> [ArchivedMessage]
 
     /// The highest `seq` stored (0 for an empty log).
     func lastSeq() async throws -> Int64
@@ -162,13 +191,23 @@ public protocol MessageArchive: Sendable {
 }
 
 extension MessageArchive {
+    /// Calls `body` with the messages matching `filter` whose `seq` lies in
+    /// `afterSeq + 1 ... throughSeq`, oldest first, in batches of at most `batch` (each batch
+    /// read on its own, so memory stays flat however many match). `filter.limit` is ignored.
     public func scan(
         _ filter: MessageFilter,
         afterSeq: Int64,
         throughSeq: Int64,
+        batch: Int = 10_000,
         _ body: ([ArchivedMessage]) throws -> Void
     ) async throws {
-        try await scan(filter, afterSeq: afterSeq, throughSeq: throughSeq, batch: 10_000, body)
+        var cursor = afterSeq
+        while cursor < throughSeq {
+            let messages = try await messages(filter, afterSeq: cursor, throughSeq: throughSeq, limit: batch)
+            if !messages.isEmpty { try body(messages) }
+            guard messages.count == batch, let last = messages.last else { return }
+            cursor = last.seq
+        }
     }
 
     public func statistics(days: Int, top: Int) async throws -> ArchiveStatistics {

@@ -4,9 +4,13 @@ import Synchronization
 /// The `fanout` scenario: R rooms of C clients, S of them senders, for a fixed time; counts every
 /// delivery, checks that each receiver got each sender's messages once and in order, and times
 /// them from send to receive (the send time travels inside the text).
+///
+/// Given several URLs (the nodes of a cluster), clients are spread over them round robin, and
+/// deliveries from a sender on another node are also timed on their own: the cross-node latency.
 public struct FanoutBench: Sendable {
     public struct Options: Sendable {
-        public var url: String
+        /// The WebSocket URLs of the server, or of the nodes of a cluster.
+        public var urls: [String]
         public var rooms = 1
         public var clientsPerRoom = 100
         public var sendersPerRoom = 10
@@ -21,7 +25,16 @@ public struct FanoutBench: Sendable {
         public var serverPID: Int32?
         public var roomPrefix = BenchNames.defaultRoomPrefix
 
-        public init(url: String) { self.url = url }
+        public init(url: String) { self.urls = [url] }
+        public init(urls: [String]) { self.urls = urls }
+
+        /// The node (index into ``urls``) of the `slot`th client of room `room`.
+        func node(room: Int, slot: Int) -> Int { (room * clientsPerRoom + slot) % urls.count }
+
+        /// The node of the sender with `senderID`.
+        func node(ofSender senderID: Int) -> Int {
+            node(room: senderID / sendersPerRoom, slot: senderID % sendersPerRoom)
+        }
     }
 
     /// What a run measured.
@@ -34,6 +47,9 @@ public struct FanoutBench: Sendable {
         public var sendsPerSecond: Double
         public var deliveriesPerSecond: Double
         public var latency: LatencySummary
+        /// With several nodes: the deliveries to a client on another node than the sender's.
+        public var crossNodeLatency: LatencySummary?
+        public var nodes: Int
         public var ackLatency: LatencySummary
         /// Messages sent (the whole run, warm-up included) times the members of their room.
         public var expected: Int
@@ -61,14 +77,16 @@ public struct FanoutBench: Sendable {
         for room in 0..<options.rooms {
             for slot in 0..<options.clientsPerRoom {
                 let isSender = slot < options.sendersPerRoom
+                let node = options.node(room: room, slot: slot)
                 let member = Member(
                     room: names.room("r\(room)"),
                     senderID: isSender ? room * options.sendersPerRoom + slot : nil,
+                    node: node,
                     options: options,
                     clock: clock
                 )
                 let client = try await BenchClient.connect(
-                    options.url,
+                    options.urls[node],
                     onPolicyClose: { policyCloses.add(1, ordering: .relaxed) },
                     onText: { member.receive($0) }
                 )
@@ -131,6 +149,9 @@ public struct FanoutBench: Sendable {
             sendsPerSecond: Double(senders.reduce(0) { $0 + $1.sentInWindow }) / seconds,
             deliveriesPerSecond: deliveriesPerSecond,
             latency: LatencySummary(nanoseconds: results.flatMap(\.latencies)),
+            crossNodeLatency: options.urls.count > 1
+                ? LatencySummary(nanoseconds: results.flatMap(\.crossNodeLatencies)) : nil,
+            nodes: options.urls.count,
             ackLatency: LatencySummary(nanoseconds: senders.flatMap(\.ackLatencies)),
             expected: expected(),
             received: results.reduce(0) { $0 + $1.received },
@@ -168,6 +189,8 @@ final class RunClock: Sendable {
 final class Member: Sendable {
     let room: String
     let senderID: Int?
+    /// Which of the URLs it is connected to.
+    let node: Int
     private let options: FanoutBench.Options
     private let clock: RunClock
     private let state = Mutex(State())
@@ -177,6 +200,7 @@ final class Member: Sendable {
         var received = 0
         var receivedInWindow = 0
         var latencies: [Int64] = []
+        var crossNodeLatencies: [Int64] = []
         /// Per sender: the last sequence number received.
         var lastSequence: [Int: Int] = [:]
         var gaps = 0
@@ -197,15 +221,17 @@ final class Member: Sendable {
         var received: Int
         var receivedInWindow: Int
         var latencies: [Int64]
+        var crossNodeLatencies: [Int64]
         var lost: Int
         var duplicated: Int
         var errors: Int
         var rateLimited: Int
     }
 
-    init(room: String, senderID: Int?, options: FanoutBench.Options, clock: RunClock) {
+    init(room: String, senderID: Int?, node: Int, options: FanoutBench.Options, clock: RunClock) {
         self.room = room
         self.senderID = senderID
+        self.node = node
         self.options = options
         self.clock = clock
     }
@@ -243,6 +269,7 @@ final class Member: Sendable {
                 received: state.received,
                 receivedInWindow: state.receivedInWindow,
                 latencies: state.latencies,
+                crossNodeLatencies: state.crossNodeLatencies,
                 lost: missing,
                 duplicated: state.duplicated,
                 errors: state.errors,
@@ -307,10 +334,14 @@ final class Member: Sendable {
                 let sequence = Int(digits: utf8.dropFirst(27).prefix(10))
             else { return }
             let inWindow = clock.contains(sent)
+            let isCrossNode = options.urls.count > 1 && options.node(ofSender: sender) != node
             state.withLock { state in
                 state.received += 1
                 if clock.contains(now) { state.receivedInWindow += 1 }
-                if inWindow { state.latencies.append(now - sent) }
+                if inWindow {
+                    state.latencies.append(now - sent)
+                    if isCrossNode { state.crossNodeLatencies.append(now - sent) }
+                }
                 let last = state.lastSequence[sender] ?? 0
                 if sequence <= last {
                     state.duplicated += 1

@@ -5,7 +5,9 @@ import Foundation
 /// sizes come from the server's `/metrics`.
 public struct StoreBench: Sendable {
     public struct Options: Sendable {
-        public var url: String
+        /// The WebSocket URLs of the server, or of the nodes of a cluster (senders are spread
+        /// over them).
+        public var urls: [String]
         public var senders = 50
         public var window = 32
         public var warmup: Duration = .seconds(2)
@@ -13,13 +15,15 @@ public struct StoreBench: Sendable {
         public var serverPID: Int32?
         public var roomPrefix = BenchNames.defaultRoomPrefix
 
-        public init(url: String) { self.url = url }
+        public init(url: String) { self.urls = [url] }
+        public init(urls: [String]) { self.urls = urls }
     }
 
     public struct Report: Sendable, Codable {
         public var scenario = "store"
         public var senders: Int
         public var window: Int
+        public var nodes: Int
         public var committedPerSecond: Double
         public var ackLatency: LatencySummary
         /// Mean messages per commit during the run, from `/metrics` (nil when unavailable).
@@ -34,7 +38,7 @@ public struct StoreBench: Sendable {
     public init(_ options: Options) { self.options = options }
 
     public func run(progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> Report {
-        var fanout = FanoutBench.Options(url: options.url)
+        var fanout = FanoutBench.Options(urls: options.urls)
         fanout.rooms = options.senders
         fanout.clientsPerRoom = 1
         fanout.sendersPerRoom = 1
@@ -43,16 +47,20 @@ public struct StoreBench: Sendable {
         fanout.duration = options.duration
         fanout.serverPID = options.serverPID
         fanout.roomPrefix = options.roomPrefix
-        let before = MetricsScrape(url: options.url)
+        let before = options.urls.map(MetricsScrape.init(url:))
         let report = try await FanoutBench(fanout).run(progress: progress)
-        let after = MetricsScrape(url: options.url)
+        let after = options.urls.map(MetricsScrape.init(url:))
         var meanBatch: Double?
-        if let before, let after, after.batchCount > before.batchCount {
-            meanBatch = (after.batchSum - before.batchSum) / (after.batchCount - before.batchCount)
+        // Over every node: the batch sizes of all their commits.
+        if !before.contains(where: { $0 == nil }), !after.contains(where: { $0 == nil }) {
+            let batches = zip(before, after).reduce(0.0) { $0 + $1.1!.batchCount - $1.0!.batchCount }
+            let messages = zip(before, after).reduce(0.0) { $0 + $1.1!.batchSum - $1.0!.batchSum }
+            if batches > 0 { meanBatch = messages / batches }
         }
         return Report(
             senders: options.senders,
             window: options.window,
+            nodes: options.urls.count,
             committedPerSecond: report.sendsPerSecond,
             ackLatency: report.ackLatency,
             meanCommitBatch: meanBatch,

@@ -166,7 +166,12 @@ public protocol MessageArchive: Sendable {
 
     /// The first `limit` messages matching `filter` whose `seq` lies in
     /// `afterSeq + 1 ... throughSeq`, oldest first. `filter.limit` is ignored.
-    func messages(_ filter: MessageFilter, afterSeq: Int64, throughSeq: Int64, limit: Int) async throws
+    func messages(
+        _ filter: MessageFilter,
+        afterSeq: Int64,
+        throughSeq: Int64,
+        limit: Int
+    ) async throws
         -> [ArchivedMessage]
 
     /// The highest `seq` stored (0 for an empty log).

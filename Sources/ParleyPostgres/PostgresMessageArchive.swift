@@ -35,7 +35,12 @@ public struct PostgresMessageArchive: MessageArchive {
         return try await fetch(PostgresQuery(unsafeSQL: sql, binds: bindings)).reversed()
     }
 
-    public func messages(_ filter: MessageFilter, afterSeq: Int64, throughSeq: Int64, limit: Int) async throws
+    public func messages(
+        _ filter: MessageFilter,
+        afterSeq: Int64,
+        throughSeq: Int64,
+        limit: Int
+    ) async throws
         -> [ArchivedMessage]
     {
         var bindings = PostgresBindings()

@@ -22,6 +22,8 @@ struct Bench: AsyncParsableCommand {
             Examples:
               parley bench fanout --rooms 1 --clients 100 --senders 10 --window 4
               parley bench fanout --clients 1000 --senders 1 --rate 50 --duration 30
+              parley bench fanout --rooms 20 --clients 6 --senders 1 --rate 100 \\
+                --url ws://10.0.0.1:8080/ws --url ws://10.0.0.2:8080/ws --url ws://10.0.0.3:8080/ws
               parley bench connections --connections 19000 --server-pid $(pidof parley)
               parley bench replay --messages 1000 --clients 100
               parley bench store --senders 50 --window 32 --json
@@ -32,8 +34,18 @@ struct Bench: AsyncParsableCommand {
 
 /// What every scenario takes.
 struct BenchOptions: ParsableArguments {
-    @Option(help: "WebSocket URL of the server.")
-    var url = "ws://127.0.0.1:8080/ws"
+    @Option(
+        name: .customLong("url"),
+        help: ArgumentHelp(
+            "WebSocket URL of the server (default: ws://127.0.0.1:8080/ws). Repeat it for the nodes of a cluster: fanout and store spread their clients over them and report cross-node latency; connections and replay use the first.",
+            valueName: "url"
+        )
+    )
+    var urls: [String] = []
+
+    /// Every URL given, or the default one.
+    var allURLs: [String] { urls.isEmpty ? ["ws://127.0.0.1:8080/ws"] : urls }
+    var url: String { allURLs[0] }
 
     @Option(help: "PID of the server when it runs on this machine: its CPU and memory are reported.")
     var serverPID: Int32?
@@ -46,9 +58,10 @@ struct BenchOptions: ParsableArguments {
 
     func validate() throws {
         if let problem = BenchNames.problem(withPrefix: roomPrefix) { throw ValidationError(problem) }
-        guard let host = URLComponents(string: url)?.host, ["ws", "wss"].contains(URLComponents(string: url)?.scheme)
-        else { throw ValidationError("--url must be a ws:// or wss:// URL") }
-        _ = host
+        for url in allURLs {
+            guard URLComponents(string: url)?.host != nil, ["ws", "wss"].contains(URLComponents(string: url)?.scheme)
+            else { throw ValidationError("--url must be a ws:// or wss:// URL: \(url)") }
+        }
     }
 
     /// Progress goes to standard error, so that the report on standard output stays clean.
@@ -110,7 +123,7 @@ struct BenchFanout: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var options = FanoutBench.Options(url: common.url)
+        var options = FanoutBench.Options(urls: common.allURLs)
         options.rooms = rooms
         options.clientsPerRoom = clients
         options.sendersPerRoom = senders
@@ -122,17 +135,24 @@ struct BenchFanout: AsyncParsableCommand {
         options.serverPID = common.serverPID
         options.roomPrefix = common.roomPrefix
         let report = try await FanoutBench(options).run(progress: common.progress)
+        var crossNode: [(String, String)] = []
+        if let latency = report.crossNodeLatency {
+            crossNode.append(("cross-node latency", "\(latency.text) over \(report.nodes) nodes"))
+        }
+        let shape: (String, String) = (
+            "shape",
+            "\(rooms) room(s) x \(clients) clients, \(senders) sender(s) each, "
+                + (rate > 0 ? "\(rate) msg/s per sender" : "window \(window)")
+        )
+        let rates: [(String, String)] = [
+            shape,
+            ("deliveries/s", report.deliveriesPerSecond.formatted()),
+            ("sends/s", report.sendsPerSecond.formatted()),
+            ("latency", report.latency.text),
+        ]
         try common.report(
             report,
-            rows: [
-                (
-                    "shape",
-                    "\(rooms) room(s) x \(clients) clients, \(senders) sender(s) each, "
-                        + (rate > 0 ? "\(rate) msg/s per sender" : "window \(window)")
-                ),
-                ("deliveries/s", report.deliveriesPerSecond.formatted()),
-                ("sends/s", report.sendsPerSecond.formatted()),
-                ("latency", report.latency.text),
+            rows: rates + crossNode + [
                 ("ack latency", report.ackLatency.text),
                 ("expected / received", "\(report.expected) / \(report.received)"),
                 report.limits.any
@@ -280,7 +300,7 @@ struct BenchStore: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var options = StoreBench.Options(url: common.url)
+        var options = StoreBench.Options(urls: common.allURLs)
         options.senders = senders
         options.window = window
         options.duration = .milliseconds(Int64(duration * 1000))
@@ -290,7 +310,10 @@ struct BenchStore: AsyncParsableCommand {
         try common.report(
             report,
             rows: [
-                ("committed/s", report.committedPerSecond.formatted()),
+                (
+                    "committed/s",
+                    report.committedPerSecond.formatted() + (report.nodes > 1 ? " over \(report.nodes) nodes" : "")
+                ),
                 ("ack latency", report.ackLatency.text),
                 ("mean commit batch", report.meanCommitBatch.map { $0.formatted(1) } ?? "unknown (no /metrics)"),
                 ("lost / errors", "\(report.lost) / \(report.errors)"),

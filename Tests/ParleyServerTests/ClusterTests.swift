@@ -332,6 +332,31 @@ import Testing
         }
     }
 
+    @Test func theBenchSpreadsItsClientsOverTheNodesAndTimesCrossNodeDeliveries() async throws {
+        try await Self.withCluster(nodes: ["a", "b"]) { cluster in
+            let run = try await CommandRun.parley(
+                [
+                    "bench", "fanout", "--rooms", "2", "--clients", "4", "--senders", "2", "--rate", "20",
+                    "--warmup", "0.5", "--duration", "2", "--json",
+                    "--url", cluster.nodes[0].webSocketURL, "--url", cluster.nodes[1].webSocketURL,
+                ],
+                in: cluster.directory
+            )
+            #expect(run.status == 0, "\(run.errors)")
+            let report = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
+            #expect(report["nodes"] as? Int == 2)
+            #expect(report["lost"] as? Int == 0)
+            #expect(report["duplicated"] as? Int == 0)
+            #expect((report["expected"] as? Int ?? 0) > 0)
+            #expect(report["received"] as? Int == report["expected"] as? Int)
+            // Half of each room is on the other node than its sender.
+            let crossNode = try #require(report["cross_node_latency"] as? [String: Any])
+            let all = try #require(report["latency"] as? [String: Any])
+            let share = Double(crossNode["count"] as? Int ?? 0) / Double(all["count"] as? Int ?? 1)
+            #expect(share > 0.4 && share < 0.6, "\(share)")
+        }
+    }
+
     static func tryJoin(_ client: ChatClient, _ nick: String, room: String = "general") async throws -> Event {
         try client.send(["type": "join", "room": room, "nick": nick, "ref": "j-\(nick)"])
         return try await client.next(ofType: "joined", orError: true)

@@ -31,7 +31,12 @@ public struct SQLiteMessageArchive: MessageArchive {
 
     /// The first `limit` messages matching `filter` whose `seq` lies in
     /// `afterSeq + 1 ... throughSeq`, oldest first. `filter.limit` is ignored.
-    public func messages(_ filter: MessageFilter, afterSeq: Int64, throughSeq: Int64, limit: Int) throws
+    public func messages(
+        _ filter: MessageFilter,
+        afterSeq: Int64,
+        throughSeq: Int64,
+        limit: Int
+    ) throws
         -> [ArchivedMessage]
     {
         try store.pool.read { db in

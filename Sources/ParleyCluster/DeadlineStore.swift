@@ -28,6 +28,10 @@ struct DeadlineStore: MessageStore {
         try await withDeadline { try await base.lastIDs(of: rooms) }
     }
 
+    func histories(after starts: [RoomName: Int64], limit: Int) async throws -> [RoomName: HistorySlice] {
+        try await withDeadline { [base] in try await base.histories(after: starts, limit: limit) }
+    }
+
     func search(in room: RoomName, _ page: SearchPage) async throws -> HistorySlice {
         try await withDeadline { try await base.search(in: room, page) }
     }

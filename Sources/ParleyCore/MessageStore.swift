@@ -90,4 +90,19 @@ public protocol MessageStore: Sendable {
     /// The newest messages of `room` that match the page's query, oldest first; `truncated` says
     /// that older matches remain.
     func search(in room: RoomName, _ page: SearchPage) async throws -> HistorySlice
+
+    /// For each room of `starts`, the page `.after(id: start, limit: limit)`: what a cluster node
+    /// reads to catch its members up on several rooms at once. A store where a query costs a
+    /// round trip reads them in one.
+    func histories(after starts: [RoomName: Int64], limit: Int) async throws -> [RoomName: HistorySlice]
+}
+
+extension MessageStore {
+    public func histories(after starts: [RoomName: Int64], limit: Int) async throws -> [RoomName: HistorySlice] {
+        var slices: [RoomName: HistorySlice] = [:]
+        for (room, start) in starts {
+            slices[room] = try await history(of: room, .after(id: start, limit: limit))
+        }
+        return slices
+    }
 }

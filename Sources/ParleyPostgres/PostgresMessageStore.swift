@@ -89,6 +89,45 @@ public final class PostgresMessageStore: MessageStore {
         return HistorySlice(messages: messages, truncated: truncated, roomLastID: roomLastID)
     }
 
+    /// All rooms in one statement (one snapshot), each page read like ``history(of:_:)``'s
+    /// `.after`: one row more than asked tells whether it is truncated.
+    public func histories(after starts: [RoomName: Int64], limit: Int) async throws -> [RoomName: HistorySlice] {
+        if starts.isEmpty { return [:] }
+        let rooms = starts.keys.map(\.value)
+        let afters = rooms.map { starts[RoomName(trusted: $0)] ?? 0 }
+        let rows = try await client.query(
+            """
+            SELECT t.room, coalesce(r.last_id, 0), m.id, m.nick, m.text, m.created_at, m.mid
+            FROM unnest(\(rooms)::text[], \(afters)::bigint[]) AS t(room, after)
+            LEFT JOIN rooms r ON r.name = t.room
+            LEFT JOIN LATERAL (
+                SELECT id, nick, text, created_at, mid FROM messages WHERE room = t.room AND id > t.after
+                ORDER BY id ASC LIMIT \(limit + 1)) AS m ON true
+            ORDER BY t.room, m.id
+            """,
+            logger: logger
+        )
+        var pages: [RoomName: (messages: [ChatMessage], lastID: Int64)] = [:]
+        for try await (name, lastID, id, nick, text, createdAt, mid) in rows.decode(
+            (String, Int64, Int64?, String?, String?, Int64?, String?).self
+        ) {
+            let room = RoomName(trusted: name)
+            pages[room, default: ([], lastID)].lastID = lastID
+            guard let id, let nick, let text, let createdAt else { continue }
+            pages[room]?.messages.append(
+                ChatMessage(room: room, id: id, nick: nick, text: text, createdAt: createdAt, mid: mid)
+            )
+        }
+        return pages.mapValues { page in
+            let truncated = page.messages.count > limit
+            return HistorySlice(
+                messages: truncated ? Array(page.messages.dropLast()) : page.messages,
+                truncated: truncated,
+                roomLastID: page.lastID
+            )
+        }
+    }
+
     public func rooms() async throws -> [StoredRoom] {
         let rows = try await client.query(
             """

@@ -151,6 +151,27 @@ import Testing
         }
     }
 
+    /// What a cluster node reads to catch up several rooms at once: each room's `.after` page.
+    @Test(arguments: Backend.allCases)
+    func severalRoomsAreReadAfterTheirOwnIDs(_ backend: Backend) async throws {
+        try await Self.withStores(backend) { store, _ in
+            _ = try await store.append(Self.drafts("h", "1", "2", "3", "4", "5") + Self.drafts("other", "x", "y"))
+            let (h, other, nowhere) = (RoomName("h")!, RoomName("other")!, RoomName("nowhere")!)
+            let slices = try await store.histories(after: [h: 1, other: 2, nowhere: 0], limit: 3)
+            #expect(slices[h]?.messages.map(\.id) == [2, 3, 4])
+            #expect(slices[h]?.truncated == true)
+            #expect(slices[h]?.roomLastID == 5)
+            #expect(slices[other]?.messages.isEmpty == true)
+            #expect(slices[other]?.truncated == false)
+            #expect(slices[other]?.roomLastID == 2)
+            #expect(slices[nowhere]?.messages.isEmpty == true)
+            #expect(slices[nowhere]?.roomLastID == 0)
+            let first = try #require(slices[h]?.messages.first)
+            #expect(first == ChatMessage(room: h, id: 2, nick: "n", text: "2", createdAt: 1000))
+            #expect(try await store.histories(after: [:], limit: 3).isEmpty)
+        }
+    }
+
     /// The query rules of `parley history --grep`, the same on both stores.
     @Test(arguments: Backend.allCases)
     func searchFollowsTheGrepRules(_ backend: Backend) async throws {

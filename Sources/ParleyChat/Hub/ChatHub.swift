@@ -33,8 +33,10 @@ public actor ChatHub {
 
     private let metrics: ChatMetrics
     private var memberCount = 0
-    /// Rooms whose members miss messages that are in the store, for ``RoomCatchUp``.
-    private let catchUpRequests: AsyncStream<RoomName>.Continuation?
+    /// Wakes ``RoomCatchUp`` when a room's members miss messages that are in the store.
+    private let catchUpRequests: AsyncStream<Void>.Continuation?
+    /// The rooms ``RoomCatchUp`` is to read (queued) or reading (running).
+    private var catchUpRooms: Set<RoomName> = []
     /// Where sessions, nicks and members are shared across nodes, in a cluster.
     private let directory: (any SessionDirectory)?
 
@@ -48,7 +50,7 @@ public actor ChatHub {
         maxMembersPerRoom: Int = 0,
         sessionGrace: Duration = .zero,
         metrics: ChatMetrics = .none,
-        catchUpRequests: AsyncStream<RoomName>.Continuation? = nil,
+        catchUpRequests: AsyncStream<Void>.Continuation? = nil,
         directory: (any SessionDirectory)? = nil
     ) {
         self.directory = directory
@@ -418,23 +420,42 @@ public actor ChatHub {
         rooms.mapValues(\.knownLastID)
     }
 
-    /// Where ``RoomCatchUp`` should read `room` from: the oldest `lastSentID` of a member that
-    /// misses messages, or `nil` when none does (the run is over).
-    func catchUpStart(_ roomName: RoomName) -> Int64? {
-        guard let room = rooms[roomName] else { return nil }
-        let behind = room.members.values.lazy.filter { $0.isReceiving && $0.lastSentID < room.knownLastID }
-        guard let start = behind.map(\.lastSentID).min() else {
-            room.catchUp = .idle
-            return nil
+    /// Where ``RoomCatchUp`` should read each room that asked from: the oldest `lastSentID` of
+    /// a member that misses messages. A room none of whose members does any more is done.
+    func catchUpStarts() -> [RoomName: Int64] {
+        var starts: [RoomName: Int64] = [:]
+        for roomName in catchUpRooms {
+            guard let room = rooms[roomName] else {
+                catchUpRooms.remove(roomName)
+                continue
+            }
+            let behind = room.members.values.lazy.filter { $0.isReceiving && $0.lastSentID < room.knownLastID }
+            if let start = behind.map(\.lastSentID).min() {
+                room.catchUp = .running
+                starts[roomName] = start
+            } else {
+                room.catchUp = .idle
+                catchUpRooms.remove(roomName)
+            }
         }
-        room.catchUp = .running
-        return start
+        return starts
     }
 
-    /// Ends a catch-up run that could not read the store; the next request or poll starts
-    /// another.
-    func catchUpFailed(_ roomName: RoomName) {
-        rooms[roomName]?.catchUp = .idle
+    /// Ends the catch-up of rooms whose read failed; the next request or poll starts another.
+    func catchUpFailed(_ roomNames: [RoomName]) {
+        for roomName in roomNames {
+            rooms[roomName]?.catchUp = .idle
+            catchUpRooms.remove(roomName)
+        }
+    }
+
+    /// Sends what ``RoomCatchUp`` read for several rooms (see
+    /// ``deliverCaughtUp(_:after:_:)``).
+    func deliverCaughtUp(_ slices: [RoomName: HistorySlice], after starts: [RoomName: Int64]) {
+        for (roomName, slice) in slices {
+            guard let start = starts[roomName] else { continue }
+            deliverCaughtUp(roomName, after: start, slice)
+        }
     }
 
     /// Sends what ``RoomCatchUp`` read from the store: every message of `room` after `start`
@@ -518,7 +539,8 @@ public actor ChatHub {
     private func requestCatchUp(_ room: Room, named roomName: RoomName) {
         guard room.catchUp == .idle, let catchUpRequests else { return }
         room.catchUp = .queued
-        catchUpRequests.yield(roomName)
+        catchUpRooms.insert(roomName)
+        catchUpRequests.yield()
     }
 
     /// Tells each sender that its message could not be stored.

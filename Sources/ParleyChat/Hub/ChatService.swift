@@ -74,7 +74,7 @@ public final class ChatService: Sendable {
         self.store = store
         self.logger = logger
         self.metrics = metrics
-        let (catchUpRequests, catchUpQueue) = AsyncStream.makeStream(of: RoomName.self)
+        let (catchUpRequests, catchUpQueue) = AsyncStream.makeStream(of: Void.self)
         self.hub = ChatHub(
             maxRoomsPerConnection: configuration.maxRoomsPerConnection,
             maxMembersPerRoom: configuration.maxMembersPerRoom,

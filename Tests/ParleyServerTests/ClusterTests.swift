@@ -109,6 +109,50 @@ import Testing
         }
     }
 
+    @Test func aNodeKilledUnderLoadLosesNoAcknowledgedMessageAndTheOthersDeliverEachOnce() async throws {
+        try await Self.withCluster(nodes: ["a", "b", "c"]) { cluster in
+            let (a, b, c) = (cluster.nodes[0], cluster.nodes[1], cluster.nodes[2])
+            let readers = [try await ChatClient.connect(a.webSocketURL), try await ChatClient.connect(b.webSocketURL)]
+            for (reader, nick) in zip(readers, ["ra", "rb"]) { try await reader.join("general", nick: nick) }
+            let doomed = try await ChatClient.connect(c.webSocketURL)
+            try await doomed.join("general", nick: "doomed")
+            let steady = try await ChatClient.connect(a.webSocketURL)
+            try await steady.join("general", nick: "steady")
+
+            // Node c's sender has 300 messages on their way when c is killed.
+            for index in 1...300 {
+                try doomed.send(["type": "say", "room": "general", "text": "c \(index)", "ref": "c\(index)"])
+            }
+            var ackedOnC: [Int64] = []
+            while ackedOnC.count < 20 {
+                let event = try await doomed.next(ofType: "ack")
+                ackedOnC.append(try #require(event.id))
+            }
+            kill(c.process.processIdentifier, SIGKILL)
+            while let event = try? await doomed.next(timeout: .seconds(2)) {
+                if event.type == "ack", let id = event.id { ackedOnC.append(id) }
+            }
+            // Node a's sender goes on meanwhile.
+            let steadyIDs = try await steady.say(in: "general", (1...50).map { "a \($0)" })
+
+            // Every message acknowledged on c is stored, and both readers get the room's ids
+            // 1...N in order, exactly once.
+            let audit = try await ChatClient.connect(b.webSocketURL)
+            let (_, history) = try await audit.join("general", nick: "audit", since: 0)
+            let messages = try #require(history.messages)
+            let stored = messages.compactMap(\.id)
+            #expect(Set(ackedOnC).isSubset(of: Set(stored)), "acked on c: \(ackedOnC.count)")
+            #expect(Set(steadyIDs).isSubset(of: Set(stored)))
+            let total = Int64(stored.count)
+            #expect(stored == Array(1...total))
+            for reader in readers {
+                let received = try await Self.messages(Int(total), of: reader)
+                #expect(received.map(\.id) == Array(1...total))
+                try await reader.expectNoMessages(for: .milliseconds(300))
+            }
+        }
+    }
+
     @Test func aMidRetriedOnAnotherNodeIsAcknowledgedWithTheFirstIDAndStoredOnce() async throws {
         try await Self.withCluster(nodes: ["a", "b"]) { cluster in
             let (a, b) = (cluster.nodes[0], cluster.nodes[1])

@@ -1,8 +1,8 @@
 import Hummingbird
 import HummingbirdCore
-import HummingbirdWebSocket
 import Logging
 import NIOCore
+import NIOPosix
 import ParleyChat
 import ParleyCluster
 import Prometheus
@@ -22,6 +22,9 @@ struct ParleyRequestContext: RequestContext, RemoteAddressRequestContext {
 }
 
 /// Builds the Hummingbird application: the page and JSON API on HTTP, the chat on `/ws`.
+///
+/// The WebSocket connections' sweeps run as a service of the application, so they start before
+/// it listens and stop after its connections have closed.
 ///
 /// - Parameters:
 ///   - onConnection: called with every accepted connection's channel (see ``ParleyServer``).
@@ -50,52 +53,40 @@ func buildApplication(
             body: .init(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer()))
         )
     }
-    let transport = WebSocketTransport(
-        chat: chat,
-        limits: MessageAssembler.Limits(maxMessageBytes: configuration.maxMessageBytes)
-    )
     let admission = ConnectionAdmission(limits: configuration.admission, logger: logger)
+    let eventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    let webSocket = WebSocketEndpoint(
+        chat: chat,
+        admission: admission,
+        limits: MessageAssembler.Limits(maxMessageBytes: configuration.maxMessageBytes),
+        pingInterval: TimeAmount(configuration.pingInterval),
+        closeTimeout: .seconds(4),
+        group: eventLoopGroup,
+        logger: logger
+    )
     let echoEndpoint = configuration.echoEndpoint
     let decide: UpgradeChannel.Decide = { request, channel, _ in
         let peer = channel.remoteAddress?.ipAddress
         switch request.path?.split(separator: "?", maxSplits: 1).first {
         case "/ws":
             if let refusal = await admission.refusal(for: request, peer: peer) { return .refuse(refusal) }
-            let address = admission.address(of: request, peer: peer)
-            return .upgrade { inbound, outbound, channel, logger in
-                guard await admission.acquire(address) else {
-                    try? await outbound.close(.init(codeNumber: 1013), reason: "server busy; try again later")
-                    return
-                }
-                await transport.handle(inbound: inbound, outbound: outbound, channel: channel, logger: logger)
-                await admission.release(address)
-            }
+            return .upgrade(.chat(address: admission.address(of: request, peer: peer)))
         case "/echo" where echoEndpoint:
-            return .upgrade { inbound, outbound, _, logger in
-                await transport.echo(inbound: inbound, outbound: outbound, logger: logger)
-            }
+            return .upgrade(.echo)
         default:
             return .refuse(
                 Refusal(status: .notFound, reason: "There is no WebSocket at \(request.path ?? "that path").")
             )
         }
     }
-    let webSocketConfiguration = WebSocketServerConfiguration(
-        maxFrameSize: transport.limits.maxMessageBytes,
-        autoPing: .enabled(timePeriod: configuration.pingInterval),
-        closeTimeout: .seconds(5),
-        // Parley validates message text itself (MessageAssembler); this makes the library check
-        // the reason of a client's close frame too, answering invalid UTF-8 there with 1007.
-        validateUTF8: true
-    )
-    let (seconds, attoseconds) = configuration.requestTimeout.components
-    let deadline = TimeAmount.nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    let deadline = TimeAmount(configuration.requestTimeout)
     return Application(
         router: router,
         server: HTTPServerBuilder { responder in
             UpgradeChannel(
                 responder: responder,
-                configuration: .init(http1: .init(idleTimeout: deadline), ws: webSocketConfiguration),
+                configuration: .init(idleTimeout: deadline),
+                endpoint: webSocket,
                 requestDeadline: deadline,
                 decide: decide,
                 onConnection: onConnection
@@ -105,9 +96,18 @@ func buildApplication(
             address: .hostname(configuration.host, port: configuration.port),
             serverName: "Parley"
         ),
+        services: [webSocket.sweeper],
         onServerRunning: { channel in
             await onServerRunning(channel.localAddress?.port ?? configuration.port)
         },
+        eventLoopGroupProvider: .shared(eventLoopGroup),
         logger: logger
     )
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
 }

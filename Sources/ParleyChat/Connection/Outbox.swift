@@ -109,6 +109,11 @@ public struct Outbox: Sendable {
             queue.wrote(bytes)
         }
 
+        /// Closes, like ``Outbox/closeAfterReplies(_:)``, for a rule the transport saw broken.
+        public func closeAfterReplies(_ reason: CloseReason) {
+            queue.close(reason, afterReplies: true)
+        }
+
         /// Bytes queued or being written.
         public var queuedBytes: Int { queue.queuedBytes }
 

@@ -1,13 +1,11 @@
-import HummingbirdWebSocket
 import NIOCore
-import NIOWebSocket
 
-/// Reassembles WebSocket text messages from frames under Parley's own limits.
+/// Reassembles WebSocket messages from a client's data frames under Parley's own limits.
 ///
-/// swift-websocket limits only the total size of a fragmented message, so a client could send
-/// any number of empty continuation frames and grow the server's memory; this assembler also
-/// caps the number of fragments. It refuses binary messages and invalid UTF-8 (also when a
-/// character is split across fragments), each with its RFC 6455 close code.
+/// Besides the size of a message it caps the number of fragments, so that a client cannot grow
+/// the server's memory with endless empty continuation frames. It refuses binary messages
+/// (unless the limits take them) and invalid UTF-8 (also when a character is split across
+/// fragments), each with its RFC 6455 close code.
 struct MessageAssembler {
     /// Limits on one reassembled message.
     struct Limits: Sendable {
@@ -27,60 +25,59 @@ struct MessageAssembler {
         case text(String)
         /// A whole binary message (when the limits accept them).
         case binary(ByteBuffer)
-        /// The client broke a rule: close with this code and reason.
-        case violation(WebSocketErrorCode, String)
     }
 
     let limits: Limits
-    private var buffer = ByteBuffer()
+    /// The fragments so far of an unfinished message (`nil` between messages: no memory kept
+    /// after a large one).
+    private var buffer: ByteBuffer?
     private var fragments = 0
-    private var inMessage = false
     private var isBinary = false
 
     init(limits: Limits) {
         self.limits = limits
     }
 
-    mutating func add(_ frame: WebSocketDataFrame) -> Outcome {
+    /// Adds a data frame (text, binary or continuation).
+    mutating func add(_ frame: ClientFrame) throws(FrameViolation) -> Outcome {
         switch frame.opcode {
         case .binary where !limits.acceptsBinary:
-            return .violation(.unacceptableData, "binary messages are not supported; send JSON text")
+            throw FrameViolation(code: 1003, reason: "binary messages are not supported; send JSON text")
         case .text, .binary:
-            guard !inMessage else {
-                return .violation(.protocolError, "a new message began before the last one finished")
+            guard buffer == nil else {
+                throw .protocolError("a new message began before the last one finished")
             }
-            inMessage = true
             isBinary = frame.opcode == .binary
             fragments = 1
-            buffer.clear()
+            if frame.fin { return try decode(frame.payload) }  // the common case: no copy
+            buffer = frame.payload
+            return .incomplete
         case .continuation:
-            guard inMessage else {
-                return .violation(.protocolError, "continuation frame outside a message")
+            guard var held = buffer.take() else {
+                throw .protocolError("continuation frame outside a message")
             }
             fragments += 1
             guard fragments <= limits.maxFragments else {
-                return .violation(.messageTooLarge, "a message may have at most \(limits.maxFragments) fragments")
+                throw FrameViolation(code: 1009, reason: "a message may have at most \(limits.maxFragments) fragments")
             }
+            guard held.readableBytes + frame.payload.readableBytes <= limits.maxMessageBytes else {
+                throw FrameViolation(code: 1009, reason: "a message may have at most \(limits.maxMessageBytes) bytes")
+            }
+            held.writeImmutableBuffer(frame.payload)
+            guard frame.fin else {
+                buffer = held
+                return .incomplete
+            }
+            return try decode(held)
+        case .close, .ping, .pong:
+            preconditionFailure("control frames are not part of a message")
         }
-        guard buffer.readableBytes + frame.data.readableBytes <= limits.maxMessageBytes else {
-            return .violation(.messageTooLarge, "a message may have at most \(limits.maxMessageBytes) bytes")
-        }
-        if frame.fin && buffer.readableBytes == 0 {
-            // The common case, one unfragmented frame: no copy.
-            inMessage = false
-            return decode(frame.data)
-        }
-        var data = frame.data
-        buffer.writeBuffer(&data)
-        guard frame.fin else { return .incomplete }
-        inMessage = false
-        return decode(buffer)
     }
 
-    private func decode(_ bytes: ByteBuffer) -> Outcome {
+    private func decode(_ bytes: ByteBuffer) throws(FrameViolation) -> Outcome {
         if isBinary { return .binary(bytes) }
         guard let text = String(validating: bytes.readableBytesView, as: UTF8.self) else {
-            return .violation(.dataInconsistentWithMessage, "text messages must be valid UTF-8")
+            throw FrameViolation(code: 1007, reason: "text messages must be valid UTF-8")
         }
         return .text(text)
     }

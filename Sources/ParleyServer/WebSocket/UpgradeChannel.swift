@@ -1,22 +1,16 @@
 import HTTPTypes
 import HummingbirdCore
-import HummingbirdWebSocket
 import Logging
 import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 import NIOWebSocket
-@_spi(WSInternal) import WSCore
-
-/// Runs one upgraded WebSocket connection until it ends.
-typealias WebSocketSessionHandler =
-    @Sendable (WebSocketInboundStream, WebSocketOutboundWriter, any Channel, Logger) async -> Void
 
 /// What the server answers a WebSocket upgrade request with.
 enum UpgradeDecision: Sendable {
-    /// Switch protocols and run this handler on the connection.
-    case upgrade(WebSocketSessionHandler)
+    /// Switch protocols and serve this role on the connection.
+    case upgrade(WebSocketConnection.Role)
     /// Answer with this status and sentence, and close.
     case refuse(Refusal)
 }
@@ -26,13 +20,13 @@ enum UpgradeDecision: Sendable {
 /// `decide` (path, origin, limits), and either switched to WebSocket or refused with a status
 /// that says why.
 ///
-/// hummingbird-websocket's `HTTP1WebSocketUpgradeChannel` does most of this, but its router
-/// keeps each upgraded connection's request context in a box that the context itself holds (a
-/// reference cycle, so every WebSocket connection's channel outlived it); it redirects a request
-/// with a version other than 13 instead of answering 426; it answers every refusal with a bare
-/// 400; and it offers no point at which to check, before any frame is read, that the client
-/// masks its frames. This channel reuses its parts (NIO's upgrader, swift-websocket's frame
-/// handling, Hummingbird's HTTP handling) and adds those.
+/// hummingbird-websocket's `HTTP1WebSocketUpgradeChannel` runs each WebSocket session inside the
+/// connection's task, which then lives as long as the connection and keeps 20-30 KB of
+/// task-allocator memory per idle connection; it also redirects a request with a version other
+/// than 13 instead of answering 426, and answers every refusal with a bare 400. This channel
+/// reuses NIO's HTTP upgrader and Hummingbird's HTTP handling, and hands an upgraded connection
+/// to one ``WebSocketConnection`` handler: its `handle(value:)` returns once the connection is
+/// attached to the chat, and the connection goes on with no task of its own.
 struct UpgradeChannel: ServerChildChannel, HTTPChannelHandler {
     typealias Decide = @Sendable (HTTPRequest, any Channel, Logger) async -> UpgradeDecision
 
@@ -40,7 +34,7 @@ struct UpgradeChannel: ServerChildChannel, HTTPChannelHandler {
     enum Outcome: Sendable {
         case http(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
         case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, Refusal)
-        case webSocket(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, WebSocketSessionHandler)
+        case webSocket(NIOLoopBound<WebSocketConnection>, WebSocketConnection.Role)
     }
 
     struct Value: ServerChildChannelValue {
@@ -49,7 +43,8 @@ struct UpgradeChannel: ServerChildChannel, HTTPChannelHandler {
     }
 
     let responder: HTTPChannelHandler.Responder
-    let configuration: HTTP1WebSocketUpgradeChannel.Configuration
+    let configuration: HTTP1Channel.Configuration
+    let endpoint: WebSocketEndpoint
     /// How long the first request may take to arrive in full.
     let requestDeadline: TimeAmount
     let decide: Decide
@@ -59,6 +54,11 @@ struct UpgradeChannel: ServerChildChannel, HTTPChannelHandler {
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         onConnection?(channel)
         return channel.eventLoop.makeCompletedFuture {
+            // Small reads: a WebSocket keeps its channel's receive buffer for its whole life.
+            try channel.syncOptions?.setOption(
+                ChannelOptions.recvAllocator,
+                value: FixedSizeRecvByteBufferAllocator(capacity: Self.receiveBufferBytes)
+            )
             let operations = channel.pipeline.syncOperations
             try operations.addHandler(
                 RequestDeadlineHandler(deadline: requestDeadline),
@@ -69,7 +69,7 @@ struct UpgradeChannel: ServerChildChannel, HTTPChannelHandler {
             let decision = NIOLoopBoundBox<UpgradeDecision?>(nil, eventLoop: channel.eventLoop)
             let upgrader = HandshakeCheckingUpgrader(
                 base: NIOTypedWebSocketServerUpgrader<Outcome>(
-                    maxFrameSize: configuration.ws.maxFrameSize,
+                    maxFrameSize: endpoint.limits.maxMessageBytes,
                     shouldUpgrade: { channel, head in
                         let promise = channel.eventLoop.makePromise(of: UpgradeDecision.self)
                         promise.completeWithTask {
@@ -84,27 +84,12 @@ struct UpgradeChannel: ServerChildChannel, HTTPChannelHandler {
                             return nil
                         }
                     },
+                    // Never called: the upgrade below installs Parley's own handler.
                     upgradePipelineHandler: { channel, _ in
-                        channel.eventLoop.makeCompletedFuture {
-                            guard case .upgrade(let handler)? = decision.value else {
-                                throw ChannelError.inappropriateOperationForState
-                            }
-                            let operations = channel.pipeline.syncOperations
-                            // The request is complete: its deadline no longer applies.
-                            if let deadline = try? operations.handler(type: RequestDeadlineHandler.self) {
-                                _ = operations.removeHandler(deadline)
-                            }
-                            // Added synchronously, so no frame is read before the check is in place.
-                            let decoder = try operations.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self)
-                            try operations.addHandler(UnmaskedFrameGuard(), position: .after(decoder))
-                            let webSocket = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(
-                                wrappingChannelSynchronously: channel,
-                                configuration: .init(isOutboundHalfClosureEnabled: true)
-                            )
-                            return .webSocket(webSocket, handler)
-                        }
+                        channel.eventLoop.makeFailedFuture(ChannelError.inappropriateOperationForState)
                     }
                 ),
+                endpoint: endpoint,
                 decision: decision
             )
             let upgradeConfiguration = NIOTypedHTTPServerUpgradeConfiguration<Outcome>(
@@ -113,10 +98,10 @@ struct UpgradeChannel: ServerChildChannel, HTTPChannelHandler {
                     channel.eventLoop.makeCompletedFuture {
                         let operations = channel.pipeline.syncOperations
                         try operations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
-                        try operations.addHandlers(configuration.http1.additionalChannelHandlers())
+                        try operations.addHandlers(configuration.additionalChannelHandlers())
                         try operations.addHandler(
                             HTTPConnectionStateHandler(
-                                idleTimeout: configuration.http1.idleTimeout.map { .init($0) },
+                                idleTimeout: configuration.idleTimeout.map { .init($0) },
                                 logger: logger
                             )
                         )
@@ -135,9 +120,9 @@ struct UpgradeChannel: ServerChildChannel, HTTPChannelHandler {
             pipeline.enablePipelining = false  // HTTP is pipelined by NIOAsyncChannel
             pipeline.enableErrorHandling = false  // Hummingbird handles errors
             pipeline.enableResponseHeaderValidation = false  // Swift HTTP Types validate headers
-            pipeline.decoderConfiguration.maxHeaderFieldSize = configuration.http1.httpDecoder.maxHeaderFieldSize
-            pipeline.decoderConfiguration.maxHeaderListSize = configuration.http1.httpDecoder.maxHeaderListSize
-            pipeline.decoderConfiguration.maxHeaderFieldCount = configuration.http1.httpDecoder.maxHeaderFieldCount
+            pipeline.decoderConfiguration.maxHeaderFieldSize = configuration.httpDecoder.maxHeaderFieldSize
+            pipeline.decoderConfiguration.maxHeaderListSize = configuration.httpDecoder.maxHeaderListSize
+            pipeline.decoderConfiguration.maxHeaderFieldCount = configuration.httpDecoder.maxHeaderFieldCount
             let outcome = try operations.configureUpgradableHTTPServerPipeline(configuration: pipeline)
             return Value(outcome: outcome, channel: channel)
         }
@@ -151,23 +136,10 @@ struct UpgradeChannel: ServerChildChannel, HTTPChannelHandler {
             case .refused(let http, let refusal):
                 logger.notice("Refused a WebSocket upgrade: \(refusal.reason)")
                 try await refusal.respond(on: http)
-            case .webSocket(let webSocket, let handler):
-                let channel = value.channel
-                _ = try await WebSocketHandler.handle(
-                    type: .server,
-                    configuration: .init(
-                        extensions: [],
-                        autoPing: configuration.ws.autoPing,
-                        closeTimeout: configuration.ws.closeTimeout,
-                        validateUTF8: configuration.ws.validateUTF8,
-                        maxFrameSize: configuration.ws.maxFrameSize
-                    ),
-                    asyncChannel: webSocket,
-                    context: SessionContext(logger: logger),
-                    handler: { inbound, outbound, context in
-                        await handler(inbound, outbound, channel, context.logger)
-                    }
-                )
+            case .webSocket(let connection, let role):
+                // The connection goes on in its handler; this task ends here, so none is kept
+                // per idle connection (Hummingbird leaves a channel open when `handle` returns).
+                await endpoint.open(connection, role: role)
             }
         } catch let error as ChannelError where error == .inputClosed {
             logger.trace("The connection closed before its first request was complete")
@@ -176,9 +148,9 @@ struct UpgradeChannel: ServerChildChannel, HTTPChannelHandler {
         }
     }
 
-    private struct SessionContext: WebSocketContext {
-        let logger: Logger
-    }
+    /// The receive buffer of every connection: WebSocket commands are small, and a buffer is
+    /// kept per connection for its life.
+    static let receiveBufferBytes = 256
 }
 
 /// NIO's WebSocket upgrader, after the checks of RFC 6455 §4.2.1 that it leaves out or answers
@@ -188,6 +160,7 @@ private struct HandshakeCheckingUpgrader: NIOTypedHTTPServerProtocolUpgrader {
     typealias UpgradeResult = UpgradeChannel.Outcome
 
     let base: NIOTypedWebSocketServerUpgrader<UpgradeChannel.Outcome>
+    let endpoint: WebSocketEndpoint
     let decision: NIOLoopBoundBox<UpgradeDecision?>
 
     var supportedProtocol: String { base.supportedProtocol }
@@ -211,8 +184,22 @@ private struct HandshakeCheckingUpgrader: NIOTypedHTTPServerProtocolUpgrader {
         )
     }
 
+    /// Replaces the HTTP handlers (already removed) with one ``WebSocketConnection``, instead of
+    /// NIO's frame codec: one handler per connection, and frame rules checked by Parley.
     func upgrade(channel: any Channel, upgradeRequest: HTTPRequestHead) -> EventLoopFuture<UpgradeChannel.Outcome> {
-        base.upgrade(channel: channel, upgradeRequest: upgradeRequest)
+        channel.eventLoop.makeCompletedFuture {
+            guard case .upgrade(let role)? = decision.value else {
+                throw ChannelError.inappropriateOperationForState
+            }
+            let operations = channel.pipeline.syncOperations
+            // The request is complete: its deadline no longer applies.
+            if let deadline = try? operations.handler(type: RequestDeadlineHandler.self) {
+                _ = operations.removeHandler(deadline)
+            }
+            let connection = WebSocketConnection(endpoint: endpoint, role: role)
+            try operations.addHandler(connection)
+            return .webSocket(NIOLoopBound(connection, eventLoop: channel.eventLoop), role)
+        }
     }
 
     /// Why the handshake headers are not those of RFC 6455, if they are not.

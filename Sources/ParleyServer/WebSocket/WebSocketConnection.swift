@@ -1,0 +1,429 @@
+import Logging
+import NIOCore
+import ParleyChat
+
+/// One WebSocket connection, from the upgrade to the close, as a single channel handler.
+///
+/// No Swift task lives with the connection: frames are parsed and control frames answered on
+/// the event loop, commands run in a task that exists only while the connection has input
+/// waiting, the outbox is written from the event loop, and pings and deadlines are checked by
+/// the sweep of the connection's event loop (``ConnectionSweeper``). An idle connection is this
+/// handler, its channel and its chat state: about 3 KB (docs/PERFORMANCE.md), where a task per
+/// connection kept 20-30 KB of task-allocator slabs alive.
+final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// What the connection serves.
+    enum Role: Sendable {
+        /// The chat, for a client counted against the admission limits under this address.
+        case chat(address: String)
+        /// The conformance endpoint: every message back as it came.
+        case echo
+    }
+
+    /// The chat's side of an attached connection.
+    private struct Attachment {
+        let id: ConnectionID
+        let outgoing: Outbox.Drain
+        let address: String
+    }
+
+    /// What comes in next: frames, data frames ignored (a message rule was broken and the close
+    /// is on its way), or nothing at all (the byte stream can no longer be parsed, or the
+    /// client's close frame came).
+    private enum Input { case frames, controlOnly, ignored }
+
+    private let endpoint: WebSocketEndpoint
+    private let role: Role
+    private var context: ChannelHandlerContext?
+    private var parser: FrameParser
+    private var assembler: MessageAssembler
+    private var input = Input.frames
+    private var attachment: Attachment?
+    /// The command router while no task runs it.
+    private var idleSession: ChatSession?
+    /// Commands received and not yet handed to the runner.
+    private var waitingCommands: [String] = []
+    private var waitingBytes = 0
+    private var runnerActive = false
+    private var readPaused = false
+    private var readPending = false
+    private var channelClosed = false
+    private var closeSent = false
+    /// When anything was last heard from the client.
+    private var lastHeard = NIODeadline.now()
+    private var pingSentAt: NIODeadline?
+    /// After the server's close frame: when the connection is dropped if the client has not
+    /// answered.
+    private var closeDeadline: NIODeadline?
+    /// The connection's place in its event loop's sweep.
+    var sweepSlot = -1
+
+    /// Commands waiting beyond this many bytes stop reading from the socket until the runner
+    /// has caught up: a client cannot queue unbounded work.
+    static let maxWaitingBytes = 64 * 1024
+
+    init(endpoint: WebSocketEndpoint, role: Role) {
+        self.endpoint = endpoint
+        self.role = role
+        var limits = endpoint.limits
+        if case .echo = role { limits.acceptsBinary = true }
+        parser = FrameParser(maxPayloadBytes: limits.maxMessageBytes)
+        assembler = MessageAssembler(limits: limits)
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        endpoint.sweeper.add(self, on: context.eventLoop)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        endpoint.sweeper.remove(self, on: context.eventLoop)
+        self.context = nil
+        connectionEnded()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        connectionEnded()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        lastHeard = .now()
+        pingSentAt = nil
+        guard input != .ignored else { return }
+        do throws(FrameViolation) {
+            try parser.parse(unwrapInboundIn(data)) { frame throws(FrameViolation) in
+                try receive(frame)
+            }
+        } catch {
+            // The stream cannot be parsed past a broken header: nothing more is read from it.
+            input = .ignored
+            broke(error, canReadClose: false)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // The chat's connections are closed by the chat's own drain before the server quiesces.
+        if event is ChannelShouldQuiesceEvent, case .echo = role {
+            sendClose(.goingAway, thenDrop: false)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        endpoint.logger.debug("WebSocket connection failed: \(error)")
+        context.close(promise: nil)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if readPaused {
+            readPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    // MARK: Frames
+
+    private func receive(_ frame: ClientFrame) throws(FrameViolation) {
+        switch frame.opcode {
+        case .ping:
+            if !closeSent { write(opcode: 0xA, payload: frame.payload) }
+        case .pong:
+            break  // hearing anything resets the ping timer
+        case .close:
+            receivedClose(frame.payload)
+        case .text, .binary, .continuation:
+            guard input == .frames else { return }
+            do {
+                switch try assembler.add(frame) {
+                case .incomplete:
+                    break
+                case .text(let text):
+                    received(text)
+                case .binary(let bytes):
+                    write(opcode: 0x2, payload: bytes)
+                }
+            } catch {
+                // The frames still parse: the client's close frame can end the handshake.
+                input = .controlOnly
+                broke(error, canReadClose: true)
+            }
+        }
+    }
+
+    private func received(_ text: String) {
+        guard case .chat = role else {
+            write(opcode: 0x1, payload: ByteBuffer(string: text))
+            return
+        }
+        waitingCommands.append(text)
+        waitingBytes += text.utf8.count
+        if waitingBytes > Self.maxWaitingBytes { readPaused = true }
+        startRunner()
+    }
+
+    /// The client broke a frame or message rule: close with its code. The chat first answers
+    /// every command accepted before; after a broken header the byte stream is dropped once the
+    /// close frame is out, since the client's answer could not be read anyway.
+    private func broke(_ violation: FrameViolation, canReadClose: Bool) {
+        endpoint.logger.debug("Closing a connection that broke a frame rule: \(violation.reason)")
+        let reason = CloseReason(code: violation.code, reason: violation.reason)
+        if let attachment {
+            attachment.outgoing.closeAfterReplies(reason)
+        } else {
+            sendClose(reason, thenDrop: !canReadClose)
+        }
+    }
+
+    private func receivedClose(_ payload: ByteBuffer) {
+        input = .ignored
+        if closeSent {
+            context?.close(promise: nil)  // the handshake is complete
+            return
+        }
+        sendClose(Self.answer(toClose: payload), thenDrop: true)
+    }
+
+    /// The close frame that answers a client's close frame (RFC 6455 §5.5.1, §7.4).
+    static func answer(toClose payload: ByteBuffer) -> CloseReason {
+        var payload = payload
+        guard payload.readableBytes > 0 else { return CloseReason(code: 1000, reason: "") }
+        guard let code = payload.readInteger(as: UInt16.self) else {
+            return CloseReason(code: 1002, reason: "a close frame's payload is a 2-byte code, then a reason")
+        }
+        switch code {
+        case 1000...1003, 1007...1014, 3000...4999: break
+        default: return CloseReason(code: 1002, reason: "close code \(code) may not be sent")
+        }
+        guard String(validating: payload.readableBytesView, as: UTF8.self) != nil else {
+            return CloseReason(code: 1007, reason: "a close reason must be valid UTF-8")
+        }
+        return CloseReason(code: 1000, reason: "")
+    }
+
+    // MARK: Commands
+
+    /// Hands the waiting commands to a task, unless one runs or the chat is not attached yet.
+    /// The task lives until the commands run out: an idle connection holds none.
+    private func startRunner() {
+        guard !runnerActive, !waitingCommands.isEmpty, let session = idleSession.take(), let context else {
+            return
+        }
+        runnerActive = true
+        let first = takeWaitingCommands()
+        let connection = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        let endpoint = self.endpoint
+        Task {
+            var session = session
+            var batch = first
+            while true {
+                for text in batch { await session.handle(text) }
+                let finished = session
+                let next = try? await eventLoop.submit { connection.value.nextCommands(after: finished) }.get()
+                switch next {
+                case .commands(let commands)?:
+                    batch = commands
+                case .closed(let id, let address)?:
+                    await endpoint.disconnect(id, address: address)
+                    return
+                case .idle?, nil:
+                    return
+                }
+            }
+        }
+    }
+
+    private enum NextCommands {
+        case commands([String])
+        case idle
+        /// The connection closed while the task ran: the task tells the chat.
+        case closed(ConnectionID, String)
+    }
+
+    private func nextCommands(after session: ChatSession) -> NextCommands {
+        if channelClosed, let attachment {
+            runnerActive = false
+            waitingCommands = []
+            self.attachment = nil
+            return .closed(attachment.id, attachment.address)
+        }
+        guard !waitingCommands.isEmpty else {
+            runnerActive = false
+            idleSession = session
+            return .idle
+        }
+        return .commands(takeWaitingCommands())
+    }
+
+    private func takeWaitingCommands() -> [String] {
+        let commands = waitingCommands
+        waitingCommands = []
+        waitingBytes = 0
+        if readPaused {
+            readPaused = false
+            if readPending, let context {
+                readPending = false
+                context.read()
+            }
+        }
+        return commands
+    }
+
+    // MARK: Attaching to the chat
+
+    /// Connects the upgraded connection to the chat (on the event loop, once the chat has
+    /// registered it). A connection that closed meanwhile is handed straight back.
+    func attach(_ connection: ChatService.Connection, address: String) {
+        let attachment = Attachment(
+            id: connection.session.connectionID,
+            outgoing: connection.outgoing,
+            address: address
+        )
+        guard !channelClosed, let context else {
+            connection.outgoing.detach()
+            let endpoint = self.endpoint
+            Task { await endpoint.disconnect(attachment.id, address: address) }
+            return
+        }
+        self.attachment = attachment
+        idleSession = connection.session
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        connection.outgoing.push(
+            to: { eventLoop.execute { handler.value.writeOutbox() } },
+            end: { end in eventLoop.execute { handler.value.outboxEnded(end) } }
+        )
+        endpoint.logger.debug("WebSocket connection opened", metadata: ["parley.connection": "\(attachment.id)"])
+        startRunner()
+    }
+
+    /// The chat could not take the connection (full, or shutting down): close with `reason`.
+    func refuse(_ reason: CloseReason) {
+        sendClose(reason, thenDrop: false)
+    }
+
+    private func connectionEnded() {
+        guard !channelClosed else { return }
+        channelClosed = true
+        waitingCommands = []
+        guard let attachment else { return }
+        // The outbox may outlive the connection (a member held for a session's grace period);
+        // its pump holds this handler, so it goes now.
+        attachment.outgoing.detach()
+        endpoint.logger.debug("WebSocket connection closed", metadata: ["parley.connection": "\(attachment.id)"])
+        guard !runnerActive else { return }  // the runner tells the chat once its command is done
+        self.attachment = nil
+        let endpoint = self.endpoint
+        Task { await endpoint.disconnect(attachment.id, address: attachment.address) }
+    }
+
+    // MARK: Writing
+
+    /// Writes everything the outbox holds, then flushes once.
+    private func writeOutbox() {
+        guard let attachment else { return }
+        let outgoing = attachment.outgoing
+        var wrote = false
+        while let frames = outgoing.takeFrames() {
+            var payloadBytes = 0
+            for frame in frames { payloadBytes += frame.readableBytes }
+            guard let context, !closeSent else {
+                outgoing.wrote(payloadBytes)  // nobody will read them
+                continue
+            }
+            var buffer = context.channel.allocator.buffer(capacity: payloadBytes + 10 * frames.count)
+            for frame in frames { Self.appendFrame(opcode: 0x1, payload: frame, to: &buffer) }
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            let bytes = payloadBytes
+            promise.futureResult.whenComplete { _ in outgoing.wrote(bytes) }
+            context.write(wrapOutboundOut(buffer), promise: promise)
+            wrote = true
+        }
+        if wrote { context?.flush() }
+    }
+
+    private func outboxEnded(_ end: Outbox.End) {
+        switch end {
+        case .close(let reason):
+            sendClose(reason, thenDrop: input == .ignored)
+        case .overflow:
+            endpoint.logger.notice("Closing a slow consumer: more than its outbound limit is waiting for it")
+            endpoint.chat.metrics.slowConsumerClosed()
+            sendClose(.slowConsumer, thenDrop: input == .ignored)
+        }
+    }
+
+    /// Sends a close frame. The client then has ``WebSocketEndpoint/closeTimeout`` to answer
+    /// with its own before the connection is dropped (closing while its frames still arrive
+    /// would make the kernel reset the connection, and the client could lose the close frame);
+    /// with `thenDrop` it is dropped as soon as the frame is out.
+    private func sendClose(_ reason: CloseReason, thenDrop: Bool) {
+        guard !closeSent, let context else { return }
+        closeSent = true
+        closeDeadline = .now() + endpoint.closeTimeout
+        var payload = context.channel.allocator.buffer(capacity: 2 + reason.reason.utf8.count)
+        payload.writeInteger(reason.code)
+        payload.writeString(reason.reason)
+        let written = context.eventLoop.makePromise(of: Void.self)
+        write(opcode: 0x8, payload: payload, promise: written)
+        if thenDrop {
+            let channel = context.channel
+            written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+
+    private func write(opcode: UInt8, payload: ByteBuffer, promise: EventLoopPromise<Void>? = nil) {
+        guard let context else {
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        var buffer = context.channel.allocator.buffer(capacity: payload.readableBytes + 10)
+        Self.appendFrame(opcode: opcode, payload: payload, to: &buffer)
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: promise)
+    }
+
+    /// Appends `payload` as one unmasked, final frame (a server never masks).
+    static func appendFrame(opcode: UInt8, payload: ByteBuffer, to buffer: inout ByteBuffer) {
+        buffer.writeInteger(0x80 | opcode)
+        let length = payload.readableBytes
+        if length < 126 {
+            buffer.writeInteger(UInt8(length))
+        } else if length <= Int(UInt16.max) {
+            buffer.writeInteger(UInt8(126))
+            buffer.writeInteger(UInt16(length))
+        } else {
+            buffer.writeInteger(UInt8(127))
+            buffer.writeInteger(UInt64(length))
+        }
+        buffer.writeImmutableBuffer(payload)
+    }
+
+    // MARK: Timers
+
+    /// Called by the event loop's sweep: pings a quiet client, drops one that did not answer
+    /// the ping or the close in time.
+    func sweep(now: NIODeadline) {
+        guard let context else { return }
+        if let closeDeadline {
+            if now >= closeDeadline { context.close(promise: nil) }
+            return
+        }
+        let interval = endpoint.pingInterval
+        if let pingSentAt {
+            if now - pingSentAt >= interval {
+                endpoint.logger.debug("Closing a connection that did not answer a ping")
+                sendClose(CloseReason(code: 1001, reason: "ping timeout"), thenDrop: true)
+            }
+        } else if now - lastHeard >= interval {
+            pingSentAt = now
+            write(opcode: 0x9, payload: ByteBuffer())
+        }
+    }
+}

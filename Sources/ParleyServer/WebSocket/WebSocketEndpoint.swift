@@ -1,0 +1,64 @@
+import Logging
+import NIOCore
+import ParleyChat
+
+/// What the WebSocket connections of one server share: the chat, the admission limits, the
+/// frame limits and timers, and the sweeps that run the timers.
+final class WebSocketEndpoint: Sendable {
+    let chat: ChatService
+    let admission: ConnectionAdmission
+    let limits: MessageAssembler.Limits
+    /// How long a client may stay silent before it is pinged, and then how long it has to
+    /// answer.
+    let pingInterval: TimeAmount
+    /// How long a client has to answer the server's close frame (and to read what is before
+    /// it) before the connection is dropped.
+    let closeTimeout: TimeAmount
+    let sweeper: ConnectionSweeper
+    let logger: Logger
+
+    init(
+        chat: ChatService,
+        admission: ConnectionAdmission,
+        limits: MessageAssembler.Limits,
+        pingInterval: TimeAmount,
+        closeTimeout: TimeAmount,
+        group: any EventLoopGroup,
+        logger: Logger
+    ) {
+        self.chat = chat
+        self.admission = admission
+        self.limits = limits
+        self.pingInterval = pingInterval
+        self.closeTimeout = closeTimeout
+        // A deadline is met within a quarter of the shortest timer, and at least every second.
+        let tick = min(TimeAmount.seconds(1), .nanoseconds(min(pingInterval, closeTimeout).nanoseconds / 4))
+        self.sweeper = ConnectionSweeper(group: group, tick: max(tick, .milliseconds(10)))
+        self.logger = logger
+    }
+
+    /// Connects a freshly upgraded connection to its role (in the task of the upgrade, which
+    /// ends with this call).
+    func open(_ connection: NIOLoopBound<WebSocketConnection>, role: WebSocketConnection.Role) async {
+        guard case .chat(let address) = role else { return }
+        let eventLoop = connection.eventLoop
+        guard await admission.acquire(address) else {
+            eventLoop.execute {
+                connection.value.refuse(CloseReason(code: 1013, reason: "server busy; try again later"))
+            }
+            return
+        }
+        guard let chatConnection = await chat.connect() else {
+            await admission.release(address)
+            eventLoop.execute { connection.value.refuse(.goingAway) }
+            return
+        }
+        eventLoop.execute { connection.value.attach(chatConnection, address: address) }
+    }
+
+    /// Tells the chat and the admission limits that an attached connection has ended.
+    func disconnect(_ id: ConnectionID, address: String) async {
+        await chat.disconnect(id)
+        await admission.release(address)
+    }
+}

@@ -66,6 +66,29 @@ final class ChannelWatch: Sendable {
         try await server.stop()
     }
 
+    /// A client that vanishes without a close frame (a killed process, a phone's dropped
+    /// socket) is noticed as soon as its FIN arrives, not at the next ping: the others see it
+    /// leave, and its channel is freed.
+    @Test func aConnectionDroppedWithoutACloseFrameIsFreedAtOnce() async throws {
+        let watch = ChannelWatch()
+        let server = try await Self.server(watch)
+        defer { try? FileManager.default.removeItem(at: server.directory) }
+        let observer = try await server.member("drop", nick: "observer")
+        let dropped = try await RawHTTP.open(RawHTTP.upgradeRequest(port: server.port), port: server.port)
+        dropped.sendText(#"{"type":"join","room":"drop","nick":"dropper"}"#)
+        #expect(try await observer.next(ofType: "presence").event == "join")
+        // Everything the server sent is read first, so that closing sends a FIN, not a reset.
+        _ = await dropped.readAll(timeout: .milliseconds(300))
+        dropped.close()
+        let start = ContinuousClock.now
+        let leave = try await observer.next(ofType: "presence", timeout: .seconds(10))
+        #expect(leave.nick == "dropper" && leave.event == "leave")
+        #expect(ContinuousClock.now - start < .seconds(2), "noticed at the FIN, not at a ping 30 s later")
+        await observer.close()
+        try await watch.expectAllFreed(within: .seconds(3), "a client dropped its socket")
+        try await server.stop()
+    }
+
     @Test func connectionsTheServerClosesAreFreed() async throws {
         let watch = ChannelWatch()
         let limits = RateLimits(

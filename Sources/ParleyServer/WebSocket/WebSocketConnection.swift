@@ -108,6 +108,13 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // Hummingbird allows half-closed connections, so a client's FIN arrives as this event
+        // rather than as a closed channel. A WebSocket client that stops sending is gone
+        // (RFC 6455 closes with a close frame first): close now, not at the next ping.
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            input = .ignored
+            context.close(promise: nil)
+        }
         // The chat's connections are closed by the chat's own drain before the server quiesces.
         if event is ChannelShouldQuiesceEvent, case .echo = role {
             sendClose(.goingAway, thenDrop: false)

@@ -54,7 +54,7 @@ import Testing
             let connection = try await RawHTTP.open(RawHTTP.upgradeRequest(port: server.port), port: server.port)
             defer { connection.close() }
             connection.sendRaw(Self.frame(0x89, Array("hello".utf8)) + Self.frame(0x81, Self.ping))
-            let (received, _) = await connection.readAll(timeout: .seconds(1))
+            let (received, _) = await connection.readAll(timeout: .seconds(4))
             #expect(Array(received.prefix(7)) == [0x8A, 5] + Array("hello".utf8))
             #expect(String(decoding: received, as: UTF8.self).contains(#""ref":"after""#))
         }
@@ -65,17 +65,17 @@ import Testing
     @Test func aQuietConnectionIsPingedByTheSweepAndStaysWhileItAnswers() async throws {
         let directory = try TestServer.makeDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let server = try await TestServer(directory: directory, timeouts: (.seconds(15), .seconds(1)))
+        let server = try await TestServer(directory: directory, timeouts: (.seconds(15), .seconds(2)))
         let answering = try await server.member("quiet", nick: "answers")
         let silent = try await RawHTTP.open(RawHTTP.upgradeRequest(port: server.port), port: server.port)
         silent.sendText(#"{"type":"join","room":"quiet","nick":"silent"}"#)
         let start = ContinuousClock.now
-        let (received, closed) = await silent.readAll(timeout: .seconds(6))
+        let (received, closed) = await silent.readAll(timeout: .seconds(12))
         #expect(closed)
-        #expect(ContinuousClock.now - start < .seconds(4), "one interval to the ping, one for the pong")
+        #expect(ContinuousClock.now - start < .seconds(8), "one interval to the ping, one for the pong")
         #expect(received.contains(0x89), "the server pinged")
         #expect(HandshakeTests.closeCode(in: received) == 1001)
-        // Five ping intervals later, the client that answered pings is still served.
+        // Several ping intervals later, the client that answered pings is still served.
         try await Task.sleep(for: .seconds(2))
         try answering.send(["type": "say", "room": "quiet", "text": "still here", "ref": "s"])
         #expect(try await answering.next(ofType: "ack").ref == "s")

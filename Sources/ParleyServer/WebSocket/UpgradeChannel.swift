@@ -150,7 +150,7 @@ struct UpgradeChannel: ServerChildChannel, HTTPChannelHandler {
 
     /// The receive buffer of every connection: WebSocket commands are small, and a buffer is
     /// kept per connection for its life.
-    static let receiveBufferBytes = 128
+    static let receiveBufferBytes = 256
 }
 
 /// NIO's WebSocket upgrader, after the checks of RFC 6455 §4.2.1 that it leaves out or answers

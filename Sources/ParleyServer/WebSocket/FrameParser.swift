@@ -45,9 +45,6 @@ struct FrameParser {
         self.maxPayloadBytes = maxPayloadBytes
     }
 
-    /// Bytes of an unfinished frame held.
-    var heldBytes: Int { partial?.readableBytes ?? 0 }
-
     /// Parses every complete frame in `bytes` (after any bytes held from before), calling
     /// `body` with each, and keeps the rest for the next call.
     ///

@@ -12,6 +12,11 @@ import ServiceLifecycle
 /// their rooms, and every node tells its members. A node that finds its own row gone stalled
 /// past its lease (a SIGSTOP, a frozen VM): other nodes may have taken its sessions over, so it
 /// closes every connection (1012, reconnect) and registers again.
+///
+/// A node judges the others only after its own lease has held, renewal after renewal, for a
+/// whole lease: when the database was down or unreachable, no node could renew, and the first
+/// one back must not take the others, which stalled no more than it did, for dead. A node that
+/// died is therefore noticed after its lease ran out and a live node has held its own for a lease.
 struct NodeLease: Service {
     /// How long a node that stops renewing keeps its row.
     static let duration: Duration = .seconds(10)
@@ -52,12 +57,31 @@ struct NodeLease: Service {
 
     private static var seconds: Int { Int(duration.components.seconds) }
 
+    /// What a renewal found of this node's own lease.
+    enum Renewal {
+        /// Renewed before it ran out.
+        case held
+        /// Renewed after it had run out, before another node deleted it.
+        case lapsed
+        /// Another node deleted it: this node stalled, and registered again.
+        case lost
+        /// The database did not answer.
+        case failed
+    }
+
     func run() async {
         await cancelWhenGracefulShutdown {
+            // Since when every renewal found the lease held: from then on, a lapsed lease of
+            // another node means that node stopped, not that the database did.
+            var heldSince: ContinuousClock.Instant?
             while !Task.isCancelled {
                 try? await Task.sleep(for: Self.renewInterval)
                 if Task.isCancelled { break }
-                await renew()
+                let judging = heldSince.map { ContinuousClock.now - $0 >= Self.duration } ?? false
+                switch await renew(judgingOthers: judging) {
+                case .held: heldSince = heldSince ?? .now
+                case .lapsed, .lost, .failed: heldSince = nil
+                }
             }
         }
         // The chat has closed its connections: their sessions stay resumable on the other
@@ -83,22 +107,29 @@ struct NodeLease: Service {
         duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
     }
 
-    private func renew() async {
+    private func renew(judgingOthers: Bool) async -> Renewal {
         let grace = Self.milliseconds(sessionGrace)
         let outcome = await ClusterDeadline.run(ClusterNode.operationTimeout) { [client, node, logger] in
-            var renewed = false
-            for try await _ in try await client.query(
-                "UPDATE nodes SET expires_at = now() + \(Self.seconds) * interval '1 second' WHERE id = \(node) RETURNING id",
+            var renewed: Bool?  // whether the lease still held; nil when the row is gone
+            for try await held in try await client.query(
+                """
+                WITH previous AS (SELECT expires_at FROM nodes WHERE id = \(node) FOR UPDATE)
+                UPDATE nodes SET expires_at = now() + \(Self.seconds) * interval '1 second'
+                FROM previous WHERE nodes.id = \(node)
+                RETURNING previous.expires_at >= now()
+                """,
                 logger: logger
-            ).decode(String.self) {
-                renewed = true
+            ).decode(Bool.self) {
+                renewed = held
             }
             var expired: [String] = []
-            for try await id in try await client.query(
-                "DELETE FROM nodes WHERE expires_at < now() RETURNING id",
-                logger: logger
-            ).decode(String.self) {
-                expired.append(id)
+            if judgingOthers {
+                for try await id in try await client.query(
+                    "DELETE FROM nodes WHERE expires_at < now() RETURNING id",
+                    logger: logger
+                ).decode(String.self) {
+                    expired.append(id)
+                }
             }
             // Sessions whose node is gone (also one whose sweep above was cut short) keep their
             // nick and rooms for the grace period.
@@ -128,7 +159,9 @@ struct NodeLease: Service {
             if ended > 0 {
                 logger.notice("\(ended) sessions of stopped nodes were not resumed in time and ended")
             }
-            if !renewed {
+            if let held = renewed {
+                return held ? .held : .lapsed
+            } else {
                 logger.error(
                     "This node's lease expired (it stalled); closing its connections and registering again"
                 )
@@ -142,10 +175,12 @@ struct NodeLease: Service {
                         logger: logger
                     )
                 }
+                return .lost
             }
         case .failure(let error):
             // The feed's poll reports an unreachable database; the lease is renewed when it is back.
             logger.debug("Renewing the node's lease failed: \(error)")
+            return .failed
         }
     }
 }

@@ -216,6 +216,9 @@ import Testing
             try await Task.sleep(for: .seconds(2))  // the poll notices
             let health = await cluster.health(b)
             #expect(health.hasPrefix("HTTP/1.1 503"), "\(health)")
+            // Down for longer than a node's lease: no node renewed, yet none of them stalled,
+            // so none may be taken for dead (and have its connections closed) when it is back.
+            try await Task.sleep(for: .seconds(11))
 
             try cluster.postgres.resume()
             // The nodes come back by themselves: says are accepted and cross nodes again.
@@ -242,6 +245,10 @@ import Testing
             let reader = try await ChatClient.connect(b.webSocketURL)
             let (_, history) = try await reader.join("general", nick: "reader")
             #expect(history.messages?.map(\.text) == ["one", "two", "back"])
+            // Both nodes kept their clients through the outage and after it.
+            try await Task.sleep(for: .seconds(3))
+            try await alice.say(in: "general", ["still here"])
+            #expect(try await bob.next(ofType: "message").text == "still here")
         }
     }
 

@@ -95,9 +95,22 @@ public protocol MessageStore: Sendable {
     /// reads to catch its members up on several rooms at once. A store where a query costs a
     /// round trip reads them in one.
     func histories(after starts: [RoomName: Int64], limit: Int) async throws -> [RoomName: HistorySlice]
+
+    /// Whether ``outsideRevision()`` tells when another program changed the store. The chat
+    /// keeps rooms' recent messages in memory only over a store that can tell: an operator's
+    /// `parley prune` must not leave pruned messages in joins' replays.
+    var tracksOutsideWrites: Bool { get }
+
+    /// A number that changes whenever a program other than this server (an operator's
+    /// `parley prune` or `parley import`) commits to the store.
+    func outsideRevision() async throws -> Int64
 }
 
 extension MessageStore {
+    public var tracksOutsideWrites: Bool { false }
+
+    public func outsideRevision() async throws -> Int64 { 0 }
+
     public func histories(after starts: [RoomName: Int64], limit: Int) async throws -> [RoomName: HistorySlice] {
         var slices: [RoomName: HistorySlice] = [:]
         for (room, start) in starts {

@@ -110,7 +110,10 @@ public struct ParleyServer: Sendable {
         var groupConfiguration = ServiceGroupConfiguration(
             services: (node?.services(for: chat.hub, sessionGrace: configuration.chat.sessionGrace, logger: logger)
                 ?? [])
-                + [chat.commitService, chat.catchUpService, chat.joinTimeoutService, application, chat.drainService],
+                + [
+                    chat.commitService, chat.catchUpService, chat.joinTimeoutService, chat.outsideWritesService,
+                    application, chat.drainService,
+                ],
             gracefulShutdownSignals: handlesSignals ? [.sigterm, .sigint] : [],
             logger: logger
         )

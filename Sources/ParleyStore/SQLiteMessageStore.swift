@@ -93,6 +93,15 @@ public final class SQLiteMessageStore: MessageStore {
         }
     }
 
+    public var tracksOutsideWrites: Bool { true }
+
+    /// The writer connection's `PRAGMA data_version`, which SQLite changes whenever another
+    /// connection commits: this server's own commits all go through the writer, so only other
+    /// programs (and nothing of the server's readers, which never write) change it.
+    public func outsideRevision() async throws -> Int64 {
+        try await pool.writeWithoutTransaction { db in try Int64.fetchOne(db, sql: "PRAGMA data_version") ?? 0 }
+    }
+
     /// The writer connection's `PRAGMA synchronous` (2 is FULL, 1 is NORMAL).
     public func writerSynchronousLevel() throws -> Int {
         try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }

@@ -70,6 +70,14 @@ struct LimitOptions: ParsableArguments {
     @Option(help: "Seconds between the server's pings; a WebSocket that has not answered by the next one is closed.")
     var pingInterval = ServerConfiguration().pingInterval.seconds
 
+    @Option(
+        help: ArgumentHelp(
+            "MiB of recent messages all rooms keep in memory for joins and replays (0: read every replay from the store).",
+            valueName: "MiB"
+        )
+    )
+    var replayMemory = ChatConfiguration().recentMessagesMemory >> 20
+
     @Option(help: "Bytes waiting for one client before it is closed as too slow (1008).")
     var maxQueuedBytes = ChatConfiguration().maxQueuedBytes
 
@@ -87,6 +95,7 @@ struct LimitOptions: ParsableArguments {
             }
         }
         guard sessionGrace >= 0 else { throw ValidationError("--session-grace must be 0 or more") }
+        guard (0...(1 << 20)).contains(replayMemory) else { throw ValidationError("--replay-memory must be 0-1048576") }
         guard maxQueuedBytes >= 65536 else { throw ValidationError("--max-queued-bytes must be at least 65536") }
         for proxy in trustedProxies where !AdmissionLimits.isValidProxy(proxy) {
             throw ValidationError("--trusted-proxy \(proxy) is not an IP address or network (such as 10.0.0.0/8)")
@@ -116,6 +125,7 @@ struct LimitOptions: ParsableArguments {
         configuration.chat.maxQueuedBytes = maxQueuedBytes
         configuration.chat.joinTimeout = .milliseconds(Int64(joinTimeout * 1000))
         configuration.chat.sessionGrace = .milliseconds(Int64(sessionGrace * 1000))
+        configuration.chat.recentMessagesMemory = replayMemory << 20
         configuration.requestTimeout = .milliseconds(Int64(requestTimeout * 1000))
         configuration.pingInterval = .milliseconds(Int64(pingInterval * 1000))
     }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 /// Durable history: restarts, reconnect backlog, and the handoff from replay to live messages.
@@ -18,8 +19,13 @@ import Testing
         try await second.stop()
     }
 
-    @Test func reconnectWithSinceGetsExactlyTheMissedMessages() async throws {
-        try await TestServer.with { server async throws in
+    /// With the rooms' recent messages kept in memory (the default) and without (every replay
+    /// reads the store).
+    @Test(arguments: [64 << 20, 0])
+    func reconnectWithSinceGetsExactlyTheMissedMessages(replayMemory: Int) async throws {
+        var chat = TestServer.unlimited.0
+        chat.recentMessagesMemory = replayMemory
+        try await TestServer.with(chat: chat) { server async throws in
             let phone = try await ChatClient.connect(server.url)
             let friend = try await ChatClient.connect(server.url)
             let session = try #require(try await phone.join("trip", nick: "phone").joined.session)
@@ -42,6 +48,56 @@ import Testing
             let (_, none) = try await current.join("trip", nick: "current", since: lastSeen + 3)
             #expect(none.messages == [])
         }
+    }
+
+    /// Replays come from the messages the room keeps in memory: what an operator imports or
+    /// prunes while the server runs must still show in the next replays, not what was kept.
+    @Test func anImportOrPruneWhileTheServerRunsIsSeenByTheNextReplays() async throws {
+        try await TestServer.with { server async throws in
+            let writer = try await server.member("kept", nick: "writer")  // stays: the room stays kept
+            try await writer.say(in: "kept", ["live 1"])
+            func replay() async throws -> [String?] {
+                let reader = try await ChatClient.connect(server.url)
+                defer { Task { await reader.close() } }
+                return try await reader.join("kept", nick: "r\(UUID().uuidString.prefix(8))", since: 0).history
+                    .messages?
+                    .map(\.text) ?? []
+            }
+            #expect(try await replay() == ["live 1"])
+
+            let old = [2, 3].map {
+                #"{"room":"kept","id":\#($0),"nick":"eve","ts":"2020-01-0\#($0)T10:00:00.000Z","text":"imported \#($0)"}"#
+            }
+            let imported = try await CommandRun.parley(
+                ["import", "--db", server.databasePath, "-"],
+                input: old.joined(separator: "\n")
+            )
+            #expect(imported.status == 0, "\(imported.errors)")
+            #expect(try await Self.eventually { try await replay() == ["live 1", "imported 2", "imported 3"] })
+
+            let pruned = try await CommandRun.parley(
+                ["prune", "--db", server.databasePath, "--older-than", "2021-01-01", "--yes"]
+            )
+            #expect(pruned.status == 0, "\(pruned.errors)")
+            #expect(try await Self.eventually { try await replay() == ["live 1"] })
+            // History pages, which come from memory too, agree.
+            try writer.send(["type": "history", "room": "kept", "before": 4, "ref": "h"])
+            #expect(try await writer.next(ofType: "history").messages?.map(\.text) == ["live 1"])
+        }
+    }
+
+    /// Whether `condition` holds within `timeout` (the server checks for other programs' writes
+    /// every second).
+    static func eventually(
+        within timeout: Duration = .seconds(5),
+        _ condition: () async throws -> Bool
+    ) async throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await condition() { return true }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return try await condition()
     }
 
     /// A client whose `since` came from a database that was replaced (ids started over) must

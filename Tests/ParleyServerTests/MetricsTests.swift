@@ -37,6 +37,8 @@ import Testing
             #expect(values["parley_commit_batch_size_count"] ?? 0 >= 1)
             #expect(values["parley_commit_duration_seconds_count"] ?? 0 >= 1)
             #expect(values["parley_store_errors_total"] == 0)
+            // The three messages of `r`, kept for replays: a few hundred bytes.
+            #expect((100...2_000).contains(values["parley_recent_messages_bytes"] ?? 0))
             await late.close()
             try await Task.sleep(for: .milliseconds(200))
             #expect(try await metrics(server)["parley_connections"] == 3)

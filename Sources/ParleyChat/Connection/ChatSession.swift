@@ -103,8 +103,12 @@ public struct ChatSession: Sendable {
             try await chat.hub.leave(connectionID, room: room, ref: ref)
             rooms.remove(room)
         case .history(let room, let page):
-            let slice = try await readHistory(room, page)
-            outbox.send(ServerEvent.history(room: room, slice: slice, ref: ref))
+            if let event = await chat.hub.recentHistory(of: room, page, ref: ref) {
+                outbox.send(event)
+            } else {
+                let slice = try await readHistory(room, page)
+                outbox.send(ServerEvent.history(room: room, slice: slice, ref: ref))
+            }
         case .search(let room, let page):
             let slice: HistorySlice
             do {
@@ -148,8 +152,6 @@ public struct ChatSession: Sendable {
             await chat.hub.abortJoin(connectionID, room: room)
             throw error
         }
-        // Without history to replay, the read still tells where the room stands: live
-        // messages follow on from its newest id.
         let replayed = since != nil || chat.configuration.historyOnJoin > 0
         let page: HistoryPage =
             if let since {
@@ -157,6 +159,18 @@ public struct ChatSession: Sendable {
             } else {
                 .latest(limit: chat.configuration.historyOnJoin)
             }
+        let fromMemory = await chat.hub.completeJoinFromMemory(
+            connectionID,
+            room: room,
+            page: replayed ? page : nil,
+            ref: ref
+        )
+        guard case .readTheStore(let generation) = fromMemory else {
+            rooms.insert(room)
+            return
+        }
+        // Without history to replay, the read still tells where the room stands: live
+        // messages follow on from its newest id.
         var slice: HistorySlice
         do throws(ChatError) {
             slice = try await readHistory(room, page)
@@ -165,7 +179,14 @@ public struct ChatSession: Sendable {
             throw error
         }
         if !replayed { slice = HistorySlice(messages: [], truncated: false, roomLastID: slice.roomLastID) }
-        await chat.hub.completeJoin(connectionID, room: room, history: slice, ref: ref)
+        await chat.hub.completeJoin(
+            connectionID,
+            room: room,
+            history: slice,
+            page: replayed ? page : nil,
+            generation: generation,
+            ref: ref
+        )
         rooms.insert(room)
     }
 

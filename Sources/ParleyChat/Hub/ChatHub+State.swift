@@ -65,6 +65,11 @@ extension ChatHub {
         /// Keys this node took out of the room whose exit the directory has not stored yet: a
         /// listing read before it still shows them.
         var leaving: Set<String> = []
+        /// The room's newest messages, encoded, for joins and replays (see ``RecentMessages``).
+        var recent = RecentMessages()
+        /// When ``recent`` was last added to or read (the hub's ``ChatHub/recentClock``): the
+        /// coldest room's messages are the first forgotten when all rooms' take too much memory.
+        var recentUse: UInt64 = 0
     }
 
     /// Whether the store is being read for what a room's members miss.

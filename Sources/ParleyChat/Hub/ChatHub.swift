@@ -16,6 +16,10 @@ public import ParleyCore
 /// leave/join flap if the client comes back in time with `resume`. A `resume` also takes a session
 /// over from a connection that is still open (a phone that moved networks before the server
 /// noticed): that connection is closed with ``CloseReason/replaced``.
+///
+/// Each room with members here keeps its newest messages in memory, encoded as they were
+/// broadcast (``RecentMessages``): most joins, `since` replays and `history` pages are answered
+/// from there, in the same step as the join, and only the rest reads the store.
 public actor ChatHub {
     /// The most rooms one connection may be in.
     public let maxRoomsPerConnection: Int
@@ -23,6 +27,10 @@ public actor ChatHub {
     public let maxMembersPerRoom: Int
     /// How long a dropped connection's session keeps its nick and rooms (zero: not at all).
     public let sessionGrace: Duration
+    /// The most messages each room keeps in memory for joins and replays.
+    public let recentMessagesPerRoom: Int
+    /// The most bytes all rooms' kept messages may take together (0: none are kept).
+    public let maxRecentBytes: Int
 
     private var connections: [ConnectionID: Connection] = [:]
     private var rooms: [RoomName: Room] = [:]
@@ -30,6 +38,16 @@ public actor ChatHub {
     private var nextConnectionID: ConnectionID = 1
     private var accepting = true
     private var emptyWaiters: [CheckedContinuation<Void, Never>] = []
+    /// What all rooms' kept messages take, about (see ``RecentMessages/bytes``).
+    private var recentBytes = 0 {
+        didSet { metrics.recentMessagesBytes.record(recentBytes) }
+    }
+    /// What all rooms' kept messages take now, about.
+    var recentMessagesBytes: Int { recentBytes }
+    /// Counts uses of kept messages, to tell the coldest room.
+    private var recentClock: UInt64 = 0
+    /// Counts ``forgetRecentMessages()``: a store read begun before it is not kept.
+    private var recentGeneration = 0
 
     private let metrics: ChatMetrics
     private var memberCount = 0
@@ -45,10 +63,16 @@ public actor ChatHub {
     /// - Parameter directory: in a cluster, where a new session's nick must be claimed first
     ///   (see ``beginJoin(_:room:nick:resume:claimedSession:)``), members are listed for every
     ///   node, and sessions are released when they end.
+    /// - Parameter recentMessagesPerRoom: the most messages a room keeps in memory; one more
+    ///   than the longest replay answers every replay of the room's newest messages from there.
+    /// - Parameter maxRecentBytes: the most bytes all rooms' kept messages may take; past it,
+    ///   the rooms whose kept messages were used longest ago forget them.
     public init(
         maxRoomsPerConnection: Int = 100,
         maxMembersPerRoom: Int = 0,
         sessionGrace: Duration = .zero,
+        recentMessagesPerRoom: Int = ProtocolLimits.maxSinceReplay + 1,
+        maxRecentBytes: Int = 64 << 20,
         metrics: ChatMetrics = .none,
         catchUpRequests: AsyncStream<Void>.Continuation? = nil,
         directory: (any SessionDirectory)? = nil
@@ -57,6 +81,8 @@ public actor ChatHub {
         self.maxRoomsPerConnection = maxRoomsPerConnection
         self.maxMembersPerRoom = maxMembersPerRoom
         self.sessionGrace = sessionGrace
+        self.recentMessagesPerRoom = recentMessagesPerRoom
+        self.maxRecentBytes = maxRecentBytes
         self.metrics = metrics
         self.catchUpRequests = catchUpRequests
     }
@@ -285,22 +311,77 @@ public actor ChatHub {
         return nick
     }
 
+    /// What ``completeJoinFromMemory(_:room:page:ref:)`` did.
+    public enum JoinFromMemory: Sendable, Equatable {
+        /// The join is complete.
+        case completed
+        /// Memory does not hold the page: read it from the store and pass `generation` on to
+        /// ``completeJoin(_:room:history:page:generation:ref:)``, which keeps what was read
+        /// unless the kept messages were forgotten meanwhile (the read may predate the change).
+        case readTheStore(generation: Int)
+    }
+
+    /// Second step of a join, when the room's messages kept in memory answer `page` (`nil`:
+    /// no replay, only where the room stands): sends what
+    /// ``completeJoin(_:room:history:page:generation:ref:)`` sends, without reading the store.
+    /// Changes nothing when the store must be read.
+    public func completeJoinFromMemory(
+        _ id: ConnectionID,
+        room roomName: RoomName,
+        page: HistoryPage?,
+        ref: String?
+    ) -> JoinFromMemory {
+        guard let room = rooms[roomName], let member = room.members[id], member.pending != nil,
+            let answer = room.recent.page(page ?? .after(id: .max, limit: 0), roomLastID: room.knownLastID),
+            let through = room.recent.covered?.through
+        else { return .readTheStore(generation: recentGeneration) }
+        room.recentUse = tickRecentClock()
+        let replayed = page == nil ? (frames: [], truncated: false) : answer
+        finishJoin(member, id, in: room, named: roomName, history: replayed, roomLastID: through, ref: ref)
+        return .completed
+    }
+
     /// Second step of a join: sends `joined`, the `history` event, and the live messages
     /// collected since ``beginJoin(_:room:nick:resume:)`` that come after the history; from then on the
-    /// member gets the room's messages as they are committed.
+    /// member gets the room's messages as they are committed. `history` is `page` as read from
+    /// the store, which the room keeps in memory for the next joins (`nil`: not a page to keep)
+    /// if the kept messages were not forgotten since `generation` (see ``JoinFromMemory``).
     public func completeJoin(
         _ id: ConnectionID,
         room roomName: RoomName,
         history: HistorySlice,
+        page: HistoryPage? = nil,
+        generation: Int? = nil,
         ref: String?
     ) {
         guard let room = rooms[roomName], let member = room.members[id], member.pending != nil else {
             return
         }
+        room.knownLastID = max(room.knownLastID, history.roomLastID)
+        let entries = history.messages.map { (id: $0.id, frame: ServerEvent.message($0)) }
+        if generation == recentGeneration, let page, let range = Self.range(of: history, read: page) {
+            remember(entries, after: range.after, through: range.through, in: room)
+        }
+        let replayed = (frames: entries.map(\.frame), truncated: history.truncated)
+        finishJoin(member, id, in: room, named: roomName, history: replayed, roomLastID: history.roomLastID, ref: ref)
+    }
+
+    /// Sends `joined` and the `history` event of `history`'s encoded messages (which brings the
+    /// member to `roomLastID`, or tells it to page on), the live messages collected meanwhile,
+    /// and the others `join`.
+    private func finishJoin(
+        _ member: Member,
+        _ id: ConnectionID,
+        in room: Room,
+        named roomName: RoomName,
+        history: (frames: [ByteBuffer], truncated: Bool),
+        roomLastID: Int64,
+        ref: String?
+    ) {
         let isNewMember = !member.isVisible
         let wasListed = isListed(member.nick.key, in: room)
         member.isVisible = true
-        room.knownLastID = max(room.knownLastID, history.roomLastID)
+        room.knownLastID = max(room.knownLastID, roomLastID)
 
         let members = listedNicks(in: room).map(\.value).sorted { $0.lowercased() < $1.lowercased() }
         let joined = ServerEvent.joined(
@@ -311,16 +392,83 @@ public actor ChatHub {
             ref: ref
         )
         member.outbox.send(joined)
-        member.outbox.send(ServerEvent.history(room: roomName, slice: history, ref: nil))
-        metrics.messagesReplayed.increment(by: history.messages.count)
+        member.outbox.send(
+            ServerEvent.history(room: roomName, encoded: history.frames, truncated: history.truncated, ref: nil)
+        )
+        metrics.messagesReplayed.increment(by: history.frames.count)
         // After this history the client has the room up to its newest id: the replayed page
         // reaches it, or `since` was at or beyond it, or the page is `truncated` and the client
         // pages on for the rest.
-        member.lastSentID = max(member.lastSentID, history.roomLastID)
+        member.lastSentID = max(member.lastSentID, roomLastID)
         sendCollected(by: member, in: room, named: roomName)
         if isNewMember && !wasListed {
             broadcastPresence(room: roomName, nick: member.nick, event: "join")
         }
+    }
+
+    /// A `history` event answering `page` from the messages `room` keeps in memory, or `nil`
+    /// when the store must be read (the room has no members here, or keeps too few).
+    func recentHistory(of roomName: RoomName, _ page: HistoryPage, ref: String?) -> ByteBuffer? {
+        guard let room = rooms[roomName], let answer = room.recent.page(page, roomLastID: room.knownLastID) else {
+            return nil
+        }
+        room.recentUse = tickRecentClock()
+        metrics.messagesReplayed.increment(by: answer.frames.count)
+        return ServerEvent.history(room: roomName, encoded: answer.frames, truncated: answer.truncated, ref: ref)
+    }
+
+    /// Forgets every message kept in memory: the store changed behind the server's back (an
+    /// operator pruned or imported messages), so they may no longer be what the store holds.
+    public func forgetRecentMessages() {
+        recentGeneration += 1
+        for room in rooms.values { room.recent.removeAll() }
+        recentBytes = 0
+    }
+
+    /// The range of ids `slice` holds every message of, read as `page`; `nil` when it says
+    /// nothing that could be kept.
+    static func range(of slice: HistorySlice, read page: HistoryPage) -> (after: Int64, through: Int64)? {
+        switch page {
+        case .after(let id, _):
+            guard slice.truncated else { return (id, max(id, slice.roomLastID)) }
+            return slice.messages.last.map { (id, $0.id) }
+        case .latest:
+            guard slice.truncated else { return (0, slice.roomLastID) }
+            return slice.messages.first.map { ($0.id - 1, slice.roomLastID) }
+        case .before(let id, _):
+            let through = min(id - 1, slice.roomLastID)
+            guard slice.truncated else { return (0, through) }
+            return slice.messages.first.map { ($0.id - 1, through) }
+        }
+    }
+
+    /// Keeps `entries`, every message of `room` in `(after, through]`, within the limits: the
+    /// room's count, and all rooms' bytes (the coldest rooms forget theirs first).
+    private func remember(_ entries: [RecentMessages.Entry], after: Int64, through: Int64, in room: Room) {
+        guard maxRecentBytes > 0 else { return }
+        let before = room.recent.bytes
+        room.recent.add(entries, after: after, through: through)
+        room.recent.trim(toCount: recentMessagesPerRoom, bytes: maxRecentBytes)
+        recentBytes += room.recent.bytes - before
+        room.recentUse = tickRecentClock()
+        guard recentBytes > maxRecentBytes else { return }
+        // Down to 7/8 of the budget at once, so that a full budget is not scanned per message.
+        let target = maxRecentBytes / 8 * 7
+        let coldest = rooms.values.filter { $0 !== room && $0.recent.bytes > 0 }.sorted { $0.recentUse < $1.recentUse }
+        for cold in coldest where recentBytes > target {
+            recentBytes -= cold.recent.bytes
+            cold.recent.removeAll()
+        }
+        if recentBytes > target {
+            recentBytes -= room.recent.bytes
+            room.recent.trim(toCount: recentMessagesPerRoom, bytes: target)
+            recentBytes += room.recent.bytes
+        }
+    }
+
+    private func tickRecentClock() -> UInt64 {
+        recentClock += 1
+        return recentClock
     }
 
     /// Undoes ``beginJoin(_:room:nick:resume:)`` when the history could not be read.
@@ -393,7 +541,9 @@ public actor ChatHub {
             let message = result.message
             if result.isNew, let room = rooms[message.room] {
                 room.knownLastID = max(room.knownLastID, message.id)
-                fanOut(message, in: room, after: nil, touched: &touched)
+                let frame = ServerEvent.message(message)
+                fanOut(message, frame, in: room, after: nil, touched: &touched)
+                remember([(message.id, frame)], after: message.id - 1, through: message.id, in: room)
             }
             if let outbox = connections[ack.connection]?.outbox {
                 outbox.enqueue(ServerEvent.ack(id: message.id, ref: ack.ref), settlingReply: true)
@@ -465,8 +615,15 @@ public actor ChatHub {
     func deliverCaughtUp(_ roomName: RoomName, after start: Int64, _ slice: HistorySlice) {
         guard let room = rooms[roomName] else { return }
         var touched: [Member] = []
+        var entries: [RecentMessages.Entry] = []
+        entries.reserveCapacity(slice.messages.count)
         for message in slice.messages {
-            fanOut(message, in: room, after: start, touched: &touched)
+            let frame = ServerEvent.message(message)
+            fanOut(message, frame, in: room, after: start, touched: &touched)
+            entries.append((message.id, frame))
+        }
+        if let range = Self.range(of: slice, read: .after(id: start, limit: slice.messages.count)) {
+            remember(entries, after: range.after, through: range.through, in: room)
         }
         if !slice.truncated {
             // The read saw the whole room: what it did not return does not exist (pruned), so
@@ -482,14 +639,18 @@ public actor ChatHub {
     /// Queues `message` for every member whose next message it is, and collects it for
     /// members still joining. A member it would leave a gap for gets the room caught up
     /// instead, unless `start` says the message follows a complete read from `start`.
-    private func fanOut(_ message: ChatMessage, in room: Room, after start: Int64?, touched: inout [Member]) {
-        var frame: ByteBuffer?
+    private func fanOut(
+        _ message: ChatMessage,
+        _ frame: ByteBuffer,
+        in room: Room,
+        after start: Int64?,
+        touched: inout [Member]
+    ) {
         var delivered = 0
         var missing = false
         for member in room.members.values where !member.isHeld {
             if member.pending != nil {
-                if frame == nil { frame = ServerEvent.message(message) }
-                member.pending!.append((message.id, frame!))
+                member.pending!.append((message.id, frame))
                 continue
             }
             guard message.id > member.lastSentID else { continue }
@@ -499,12 +660,11 @@ public actor ChatHub {
                 missing = true
                 continue
             }
-            if frame == nil { frame = ServerEvent.message(message) }
             if !member.needsFlush {
                 member.needsFlush = true
                 touched.append(member)
             }
-            member.outbox.enqueue(frame!)
+            member.outbox.enqueue(frame)
             member.lastSentID = message.id
             delivered += 1
         }
@@ -566,6 +726,7 @@ public actor ChatHub {
         }
         if room.members.isEmpty {
             rooms.removeValue(forKey: roomName)
+            recentBytes -= room.recent.bytes
         } else if member.isVisible && !isListed(member.nick.key, in: room) {
             broadcastPresence(room: roomName, nick: member.nick, event: "leave")
         }

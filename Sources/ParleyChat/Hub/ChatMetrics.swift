@@ -13,6 +13,7 @@ public struct ChatMetrics: Sendable {
     let commitBatchSize: Recorder
     let commitDuration: Timer
     let messagesReplayed: Counter
+    let recentMessagesBytes: Gauge
     let slowConsumerDisconnects: Counter
     let rateLimitDisconnects: Counter
     let rateLimitRefusals: Counter
@@ -29,6 +30,7 @@ public struct ChatMetrics: Sendable {
         commitBatchSize = Recorder(label: "parley_commit_batch_size", factory: factory)
         commitDuration = Timer(label: "parley_commit_duration_seconds", factory: factory)
         messagesReplayed = Counter(label: "parley_messages_replayed_total", factory: factory)
+        recentMessagesBytes = Gauge(label: "parley_recent_messages_bytes", factory: factory)
         slowConsumerDisconnects = Counter(label: "parley_slow_consumer_disconnects_total", factory: factory)
         rateLimitDisconnects = Counter(label: "parley_rate_limit_disconnects_total", factory: factory)
         rateLimitRefusals = Counter(label: "parley_rate_limited_commands_total", factory: factory)

@@ -22,6 +22,10 @@ public struct ChatConfiguration: Sendable {
     /// How long a dropped connection's session keeps its nick and rooms for a `resume`
     /// (zero: it ends with the connection).
     public var sessionGrace: Duration
+    /// The most bytes of recent messages all rooms keep in memory for joins, `since` replays
+    /// and `history` pages (0: every replay reads the store). Each room keeps at most the
+    /// ``ProtocolLimits/maxSinceReplay`` + 1 newest messages.
+    public var recentMessagesMemory: Int
 
     public init(
         historyOnJoin: Int = 50,
@@ -31,7 +35,8 @@ public struct ChatConfiguration: Sendable {
         maxTextLength: Int = MessageText.maxLength,
         rateLimits: RateLimits = RateLimits(),
         joinTimeout: Duration = .seconds(30),
-        sessionGrace: Duration = .seconds(30)
+        sessionGrace: Duration = .seconds(30),
+        recentMessagesMemory: Int = 64 << 20
     ) {
         self.historyOnJoin = historyOnJoin
         self.maxRoomsPerConnection = maxRoomsPerConnection
@@ -41,6 +46,7 @@ public struct ChatConfiguration: Sendable {
         self.rateLimits = rateLimits
         self.joinTimeout = joinTimeout
         self.sessionGrace = sessionGrace
+        self.recentMessagesMemory = recentMessagesMemory
     }
 }
 
@@ -79,6 +85,7 @@ public final class ChatService: Sendable {
             maxRoomsPerConnection: configuration.maxRoomsPerConnection,
             maxMembersPerRoom: configuration.maxMembersPerRoom,
             sessionGrace: configuration.sessionGrace,
+            maxRecentBytes: store.tracksOutsideWrites ? configuration.recentMessagesMemory : 0,
             metrics: metrics,
             catchUpRequests: catchUpQueue,
             directory: directory
@@ -124,6 +131,36 @@ public final class ChatService: Sendable {
 
     /// The service that closes connections that have joined no room within the join timeout.
     public var joinTimeoutService: any Service { JoinTimeoutSweeper(chat: self) }
+
+    /// The service that makes the hub forget the recent messages it keeps when another program
+    /// changed the store.
+    public var outsideWritesService: any Service { OutsideWritesWatch(chat: self) }
+}
+
+/// Checks the store's ``MessageStore/outsideRevision()`` every second: after an operator's
+/// `parley prune` or `parley import`, the rooms' recent messages kept in memory are forgotten,
+/// so that the next replays read the store.
+struct OutsideWritesWatch: Service {
+    static let interval: Duration = .seconds(1)
+    let chat: ChatService
+
+    func run() async throws {
+        guard chat.store.tracksOutsideWrites, chat.configuration.recentMessagesMemory > 0 else {
+            // Nothing to watch; a service that returned would end the whole group.
+            try? await gracefulShutdown()
+            return
+        }
+        try? await cancelWhenGracefulShutdown {
+            var revision = try? await chat.store.outsideRevision()
+            while true {
+                try await Task.sleep(for: Self.interval)
+                guard let now = try? await chat.store.outsideRevision(), now != revision else { continue }
+                if revision != nil { chat.logger.info("Another program changed the store; replays read it again") }
+                await chat.hub.forgetRecentMessages()
+                revision = now
+            }
+        }
+    }
 }
 
 /// Closes connections that joined nothing in time, checking a few times per timeout.

@@ -63,6 +63,14 @@ struct JSONWriter {
         needsComma = true
     }
 
+    /// An array element that is already encoded JSON (a kept `message` event).
+    mutating func element(encoded value: ByteBuffer) {
+        separate()
+        var value = value
+        buffer.writeBuffer(&value)
+        needsComma = true
+    }
+
     /// Keys are the protocol's own names: nothing to escape.
     private mutating func key(_ key: String) {
         separate()

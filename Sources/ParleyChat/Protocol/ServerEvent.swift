@@ -35,6 +35,22 @@ public enum ServerEvent {
         return json.buffer
     }
 
+    /// A `history` event made of `message` events encoded before (the room's recent messages
+    /// kept in memory), oldest first: the same bytes as ``history(room:slice:ref:)`` writes.
+    static func history(room: RoomName, encoded messages: [ByteBuffer], truncated: Bool, ref: String?) -> ByteBuffer {
+        var json = JSONWriter(capacity: 96 + messages.reduce(0) { $0 + $1.readableBytes + 1 })
+        json.beginObject()
+        json.field("type", "history")
+        json.field("room", room.value)
+        json.beginArray("messages")
+        for message in messages { json.element(encoded: message) }
+        json.endArray()
+        json.field("truncated", truncated)
+        json.optionalField("ref", ref)
+        json.endObject()
+        return json.buffer
+    }
+
     /// The answer to a `search`: matching messages, oldest first; `truncated` when older matches
     /// remain (ask again with `before` the first id).
     public static func searchResults(room: RoomName, query: String, slice: HistorySlice, ref: String?) -> ByteBuffer {

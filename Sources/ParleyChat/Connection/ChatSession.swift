@@ -11,7 +11,7 @@ public struct ChatSession: Sendable {
     private let outbox: Outbox
     private let chat: ChatService
     private var nick: Nick?
-    private var rooms: Set<RoomName> = []
+    private var rooms = RoomSet()
     private var sayBucket: TokenBucket
     private var commandBucket: TokenBucket
     private var refusalsInARow = 0

@@ -3,13 +3,13 @@ import ParleyCore
 
 /// The hub's bookkeeping: what it knows of each connection, session, room and member.
 extension ChatHub {
+    /// Kept for every open connection, so kept small: its session is found through its nick,
+    /// and when it opened only until its first join (``ChatHub/unjoined``).
     struct Connection {
         let outbox: Outbox
-        let openedAt: ContinuousClock.Instant
+        /// Set with the session on the first join; kept by a connection that was replaced.
         var nick: Nick?
-        var rooms: Set<RoomName> = []
-        /// The session this connection holds (set with the nick on its first join).
-        var sessionToken: String?
+        var rooms = RoomSet()
         /// A newer connection resumed this one's session; this one is closing.
         var isReplaced = false
     }

@@ -33,6 +33,8 @@ public actor ChatHub {
     public let maxRecentBytes: Int
 
     private var connections: [ConnectionID: Connection] = [:]
+    /// When each connection that has not joined a room yet opened, for the join timeout.
+    private var unjoined: [ConnectionID: ContinuousClock.Instant] = [:]
     private var rooms: [RoomName: Room] = [:]
     private var sessions = SessionTable()
     private var nextConnectionID: ConnectionID = 1
@@ -100,7 +102,8 @@ public actor ChatHub {
         guard accepting else { return nil }
         let id = nextConnectionID
         nextConnectionID += 1
-        connections[id] = Connection(outbox: outbox, openedAt: .now)
+        connections[id] = Connection(outbox: outbox)
+        unjoined[id] = .now
         metrics.connections.record(connections.count)
         return id
     }
@@ -110,7 +113,8 @@ public actor ChatHub {
     /// leaves its rooms at once (the others see `presence` leave) and its nick becomes free.
     public func disconnect(_ id: ConnectionID) {
         guard let connection = connections.removeValue(forKey: id) else { return }
-        if let token = connection.sessionToken, let session = sessions[token], session.liveConnection == id {
+        unjoined.removeValue(forKey: id)
+        if let session = session(of: id, connection) {
             session.liveConnection = nil
             if !accepting && directory != nil {
                 // A cluster node shutting down leaves its sessions in the directory for the
@@ -167,7 +171,8 @@ public actor ChatHub {
     /// than a timer task each (about 3 KB of memory per connection).
     public func closeConnectionsThatJoinedNothing(within timeout: Duration) {
         let deadline = ContinuousClock.now - timeout
-        for connection in connections.values where connection.nick == nil && connection.openedAt <= deadline {
+        for (id, openedAt) in unjoined where openedAt <= deadline {
+            guard let connection = connections[id], connection.nick == nil else { continue }
             connection.outbox.closeAfterReplies(.noJoin)
         }
     }
@@ -216,8 +221,8 @@ public actor ChatHub {
             )
         }
         connection.nick = resumed.nick
-        connection.sessionToken = token
         connections[id] = connection
+        unjoined.removeValue(forKey: id)
         if !session.elsewhere.isEmpty { scheduleRelease(of: session) }
     }
 
@@ -263,11 +268,11 @@ public actor ChatHub {
         if case .resume(let resumed) = claim {
             // Resuming succeeds even if this room cannot be joined: the nick is the client's.
             takeOver(resumed, by: id)
-            connection.sessionToken = resumed.token
             connection.nick = nick
             connections[id] = connection
+            unjoined.removeValue(forKey: id)
         }
-        let session = connection.sessionToken.flatMap { sessions[$0] }
+        let session = self.session(of: id, connection)
         let heldMember = session?.held[roomName]
         let isMemberElsewhere = session?.elsewhere.contains(roomName) ?? false
         if heldMember == nil && !isMemberElsewhere && !connection.rooms.contains(roomName) {
@@ -284,8 +289,9 @@ public actor ChatHub {
         // Every check passed: from here on the join takes effect.
         if connection.nick == nil {
             let token = claimedSession ?? Session.makeToken()
-            connection.sessionToken = sessions.open(nick: nick, connection: id, token: token).token
+            _ = sessions.open(nick: nick, connection: id, token: token)
             connection.nick = nick
+            unjoined.removeValue(forKey: id)
         }
         session?.elsewhere.remove(roomName)
         connection.rooms.insert(roomName)
@@ -390,7 +396,7 @@ public actor ChatHub {
             room: roomName,
             nick: member.nick,
             members: members,
-            session: connections[id]?.sessionToken,
+            session: connections[id].flatMap { session(of: id, $0) }?.token,
             ref: ref
         )
         member.outbox.send(joined)
@@ -762,6 +768,14 @@ public actor ChatHub {
 
     // MARK: Sessions
 
+    /// The session connection `id` holds: the one of its nick, while that session is live on it.
+    private func session(of id: ConnectionID, _ connection: Connection) -> Session? {
+        guard let nick = connection.nick, let session = sessions.session(forKey: nick.key),
+            session.liveConnection == id
+        else { return nil }
+        return session
+    }
+
     /// Moves `session` to connection `id`. A connection that still holds it is closed with
     /// 4001 (replaced) and its rooms are held for the new one, like those of a dropped one.
     private func takeOver(_ session: Session, by id: ConnectionID) {
@@ -854,7 +868,6 @@ public actor ChatHub {
         if let liveID = session.liveConnection, var live = connections[liveID] {
             for roomName in live.rooms { removeMember(liveID, from: roomName, exitDirectory: false) }
             live.rooms = []
-            live.sessionToken = nil
             live.isReplaced = true
             connections[liveID] = live
             if let reason { live.outbox.close(reason) }

@@ -27,7 +27,6 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler {
     private struct Attachment {
         let id: ConnectionID
         let outgoing: Outbox.Drain
-        let address: String
     }
 
     /// What comes in next: frames, data frames ignored (a message rule was broken and the close
@@ -64,6 +63,11 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler {
     /// Commands waiting beyond this many bytes stop reading from the socket until the runner
     /// has caught up: a client cannot queue unbounded work.
     static let maxWaitingBytes = 64 * 1024
+
+    /// The client's address, as the admission limits count it (kept once, in ``role``).
+    private var address: String {
+        if case .chat(let address) = role { address } else { "" }
+    }
 
     init(endpoint: WebSocketEndpoint, role: Role) {
         self.endpoint = endpoint
@@ -259,7 +263,7 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler {
             runnerActive = false
             waitingCommands = []
             self.attachment = nil
-            return .closed(attachment.id, attachment.address)
+            return .closed(attachment.id, address)
         }
         guard !waitingCommands.isEmpty else {
             runnerActive = false
@@ -287,12 +291,9 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Connects the upgraded connection to the chat (on the event loop, once the chat has
     /// registered it). A connection that closed meanwhile is handed straight back.
-    func attach(_ connection: ChatService.Connection, address: String) {
-        let attachment = Attachment(
-            id: connection.session.connectionID,
-            outgoing: connection.outgoing,
-            address: address
-        )
+    func attach(_ connection: ChatService.Connection) {
+        let attachment = Attachment(id: connection.session.connectionID, outgoing: connection.outgoing)
+        let address = self.address
         guard !channelClosed, let context else {
             connection.outgoing.detach()
             let endpoint = self.endpoint
@@ -328,7 +329,8 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler {
         guard !runnerActive else { return }  // the runner tells the chat once its command is done
         self.attachment = nil
         let endpoint = self.endpoint
-        Task { await endpoint.disconnect(attachment.id, address: attachment.address) }
+        let address = self.address
+        Task { await endpoint.disconnect(attachment.id, address: address) }
     }
 
     // MARK: Writing

@@ -53,7 +53,7 @@ final class WebSocketEndpoint: Sendable {
             eventLoop.execute { connection.value.refuse(.goingAway) }
             return
         }
-        eventLoop.execute { connection.value.attach(chatConnection, address: address) }
+        eventLoop.execute { connection.value.attach(chatConnection) }
     }
 
     /// Tells the chat and the admission limits that an attached connection has ended.

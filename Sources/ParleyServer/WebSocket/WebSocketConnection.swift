@@ -8,7 +8,7 @@ import ParleyChat
 /// the event loop, commands run in a task that exists only while the connection has input
 /// waiting, the outbox is written from the event loop, and pings and deadlines are checked by
 /// the sweep of the connection's event loop (``ConnectionSweeper``). An idle connection is this
-/// handler, its channel and its chat state: about 3 KB (docs/PERFORMANCE.md), where a task per
+/// handler, its channel and its chat state: about 4 KB of RSS (docs/PERFORMANCE.md), where a task per
 /// connection kept 20-30 KB of task-allocator slabs alive.
 final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer

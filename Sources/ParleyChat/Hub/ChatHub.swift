@@ -421,7 +421,6 @@ public actor ChatHub {
             return nil
         }
         room.recentUse = tickRecentClock()
-        metrics.messagesReplayed.increment(by: answer.frames.count)
         return ServerEvent.history(room: roomName, encoded: answer.frames, truncated: answer.truncated, ref: ref)
     }
 

@@ -86,6 +86,8 @@ public final class SQLiteMessageStore: MessageStore {
             if !complete { throw StoreError.olderSchema(path: path) }
         } else {
             try ParleyMigrations.migrator.migrate(pool)
+            // Messages written around Parley since the last write become searchable now.
+            try pool.write { db in try SearchIndex.indexNewMessages(in: db) }
             // GRDB sets a WAL database to NORMAL while it opens the writer, after any
             // `prepareDatabase` closure ran, so the durability level is set here, afterwards.
             let level = options.synchronousFull ? "FULL" : "NORMAL"
@@ -168,6 +170,7 @@ public final class SQLiteMessageStore: MessageStore {
         for (room, lastID) in lastIDs {
             try upsertRoom.execute(arguments: [room.value, lastID])
         }
+        try SearchIndex.indexNewMessages(in: db)
         return stored
     }
 

@@ -40,6 +40,7 @@ extension SQLiteMessageArchive {
                     added += 1
                 }
             }
+            try SearchIndex.indexNewMessages(in: db)
             return (added, skipped)
         }
     }

@@ -325,13 +325,19 @@ final class Member: Sendable {
     // MARK: Receiving
 
     func receive(_ text: String) {
+        var bytes = text
+        bytes.withUTF8 { receive(bytes: $0, text: text) }
+    }
+
+    private func receive(bytes: UnsafeBufferPointer<UInt8>, text: String) {
         let now = monotonicNanoseconds()
-        var utf8 = text.utf8[...]
-        if let marker = utf8.firstRange(of: "~B~".utf8) {
-            utf8 = utf8[marker.upperBound...]
-            guard let sent = Int64(digits: utf8.prefix(19)),
-                let sender = Int(digits: utf8.dropFirst(20).prefix(6)),
-                let sequence = Int(digits: utf8.dropFirst(27).prefix(10))
+        if let marker = bytes.offset(of: "~B~") {
+            // ~B~<sent, 19 digits>~<sender, 6>~<sequence, 10>~
+            let start = marker + 3
+            guard start + 37 <= bytes.count,
+                let sent: Int64 = bytes.number(at: start),
+                let sender: Int = bytes.number(at: start + 20, maxLength: 6),
+                let sequence: Int = bytes.number(at: start + 27, maxLength: 10)
             else { return }
             let inWindow = clock.contains(sent)
             let isCrossNode = options.urls.count > 1 && options.node(ofSender: sender) != node
@@ -352,14 +358,14 @@ final class Member: Sendable {
             }
             return
         }
-        if text.hasPrefix(#"{"type":"ack""#) || text.hasPrefix(#"{"type":"error""#) {
-            let isError = text.hasPrefix(#"{"type":"error""#)
-            let isRateLimited = isError && text.utf8.firstRange(of: #""code":"rate_limited""#.utf8) != nil
-            guard let refStart = text.utf8.firstRange(of: #""ref":"s"#.utf8) else {
+        let isError = bytes.hasPrefix(#"{"type":"error""#)
+        if isError || bytes.hasPrefix(#"{"type":"ack""#) {
+            let isRateLimited = isError && bytes.offset(of: #""code":"rate_limited""#) != nil
+            guard let refStart = bytes.offset(of: #""ref":"s"#) else {
                 if isError { failJoin(text) }
                 return
             }
-            let sent = Int64(digits: text.utf8[refStart.upperBound...].prefix { $0 >= 48 && $0 <= 57 }) ?? now
+            let sent: Int64 = bytes.number(at: refStart + 8) ?? now
             let resend = state.withLock { state -> Bool in
                 state.inFlight -= 1
                 if isRateLimited {
@@ -373,7 +379,7 @@ final class Member: Sendable {
             if resend { sendNext() }
             return
         }
-        if text.hasPrefix(#"{"type":"history""#) {
+        if bytes.hasPrefix(#"{"type":"history""#) {
             let waiter = state.withLock { state -> CheckedContinuation<Void, any Error>? in
                 guard state.awaitingHistory else { return nil }
                 state.awaitingHistory = false

@@ -15,8 +15,13 @@ public struct Nick: Hashable, Sendable, CustomStringConvertible {
 
     /// Validates `raw`, or returns `nil` when it is not a nick.
     public init?(_ raw: String) {
-        let normalized = NameRules.isASCII(raw) ? raw : raw.precomposedStringWithCanonicalMapping
-        guard NameRules.isValidName(normalized, maxLength: Self.maxLength) else { return nil }
+        let isASCII = NameRules.isASCII(raw)
+        let normalized = isASCII ? raw : raw.precomposedStringWithCanonicalMapping
+        let isValid =
+            isASCII
+            ? NameRules.isValidASCIIName(raw, maxLength: Self.maxLength)
+            : NameRules.isValidName(normalized, maxLength: Self.maxLength)
+        guard isValid else { return nil }
         self.value = normalized
         self.key = normalized.lowercased()
     }
@@ -41,10 +46,14 @@ public struct RoomName: Hashable, Sendable, Comparable, CustomStringConvertible 
     public init?(_ raw: String) {
         // ASCII (nearly every room name) is already normalized and folds within ASCII: the
         // Unicode normalization, a large share of decoding a command, is skipped for it.
-        let folded =
-            NameRules.isASCII(raw)
-            ? raw.lowercased()
-            : raw.precomposedStringWithCanonicalMapping.lowercased().precomposedStringWithCanonicalMapping
+        if NameRules.isASCII(raw) {
+            guard NameRules.isValidASCIIName(raw, maxLength: Self.maxLength) else { return nil }
+            self.value =
+                raw.utf8.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") })
+                ? raw.lowercased() : raw
+            return
+        }
+        let folded = raw.precomposedStringWithCanonicalMapping.lowercased().precomposedStringWithCanonicalMapping
         guard NameRules.isValidName(folded, maxLength: Self.maxLength) else { return nil }
         self.value = folded
     }
@@ -125,6 +134,22 @@ enum NameRules {
             }
         }
         return count > 0
+    }
+
+    /// ``isValidName(_:maxLength:)`` for an all-ASCII name, by byte value instead of a Unicode
+    /// property lookup per character.
+    static func isValidASCIIName(_ name: String, maxLength: Int) -> Bool {
+        let bytes = name.utf8
+        guard !bytes.isEmpty, bytes.count <= maxLength else { return false }
+        return bytes.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "-"):
+                true
+            default:
+                false
+            }
+        }
     }
 
     /// Format characters such as zero-width spaces draw nothing on their own.

@@ -2,6 +2,26 @@ import ParleyCore
 import Testing
 
 @Suite struct NameTests {
+    /// ASCII names are checked byte by byte, not by Unicode property: every ASCII character, alone
+    /// and inside a name, must get the answer the Unicode rules give.
+    @Test func asciiNamesFollowTheUnicodeRules() {
+        for byte in UInt8(0)..<0x80 {
+            let scalar = Unicode.Scalar(byte)
+            let allowed =
+                scalar == "_" || scalar == "-"
+                || [.uppercaseLetter, .lowercaseLetter, .decimalNumber].contains(scalar.properties.generalCategory)
+            for raw in [String(scalar), "a\(scalar)b"] {
+                #expect((RoomName(raw) != nil) == allowed, "room \(byte)")
+                #expect((Nick(raw) != nil) == allowed, "nick \(byte)")
+            }
+        }
+        #expect(RoomName(String(repeating: "r", count: RoomName.maxLength)) != nil)
+        #expect(RoomName(String(repeating: "r", count: RoomName.maxLength + 1)) == nil)
+        #expect(Nick(String(repeating: "n", count: Nick.maxLength + 1)) == nil)
+        #expect(RoomName("General-2")?.value == "general-2")
+        #expect(RoomName("general")?.value == "general")
+    }
+
     @Test(arguments: ["alice", "Bob_2", "小千", "नमस्ते", "Zoë", "a-b_c", String(repeating: "n", count: 32), "١٢٣"])
     func validNicks(_ raw: String) throws {
         let nick = try #require(Nick(raw))

@@ -30,6 +30,12 @@ import Testing
 
     /// Message events write their time straight into the frame; it must read exactly as the
     /// string formatter writes it.
+    @Test(arguments: [0, 1, 9, 10, 99, 1_000_000, -1, -10, Int64.max, Int64.min])
+    func numbersAreWrittenAsJSONNumbers(_ id: Int64) throws {
+        let written = String(buffer: ServerEvent.ack(id: id, ref: nil))
+        #expect(written == #"{"type":"ack","id":\#(id)}"#)
+    }
+
     @Test func messageTimesMatchTheFormatter() throws {
         var generator = SystemRandomNumberGenerator()
         let samples: [Int64] =

@@ -1,3 +1,5 @@
+import Foundation  // memcmp
+
 /// Reads the common shape of a command, one JSON object of string and integer fields, without
 /// Foundation's JSONDecoder, which was the largest single cost of handling a `say`.
 ///
@@ -21,49 +23,84 @@ enum FlatCommandScanner {
 
         init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
+        /// The fields a command may have; a key is matched against their bytes, not made into a
+        /// `String`.
+        private enum Key: Int, CaseIterable {
+            case type, ref, room, nick, text, mid, resume, query, since, before, after, limit
+
+            static let names: [StaticString] = [
+                "type", "ref", "room", "nick", "text", "mid", "resume", "query", "since", "before", "after", "limit",
+            ]
+
+            init?(_ bytes: UnsafeBufferPointer<UInt8>) {
+                for (index, name) in Self.names.enumerated()
+                where name.utf8CodeUnitCount == bytes.count
+                    && memcmp(name.utf8Start, bytes.baseAddress!, bytes.count) == 0
+                {
+                    self.init(rawValue: index)
+                    return
+                }
+                return nil
+            }
+
+            var takesString: Bool { rawValue <= Key.query.rawValue }
+        }
+
         mutating func command() -> RawCommand? {
             var raw = RawCommand()
-            var seen: Set<String> = []
+            var seenKeys = 0  // a bit per `Key`
+            var unknownKeys: [UnsafeBufferPointer<UInt8>] = []
             skipSpace()
             guard take(UInt8(ascii: "{")) else { return nil }
             skipSpace()
             if take(UInt8(ascii: "}")) { return finish(raw) }
             while true {
                 skipSpace()
-                guard let key = string(), seen.insert(key).inserted else { return nil }
+                guard let keyBytes = plainString() else { return nil }
+                let key = Key(keyBytes)
+                if let key {
+                    guard seenKeys & (1 << key.rawValue) == 0 else { return nil }
+                    seenKeys |= 1 << key.rawValue
+                } else {
+                    let repeated = unknownKeys.contains {
+                        $0.count == keyBytes.count && memcmp($0.baseAddress!, keyBytes.baseAddress!, $0.count) == 0
+                    }
+                    guard !repeated else { return nil }
+                    unknownKeys.append(keyBytes)
+                }
                 skipSpace()
                 guard take(UInt8(ascii: ":")) else { return nil }
                 skipSpace()
                 guard index < bytes.count else { return nil }
                 if bytes[index] == UInt8(ascii: "\"") {
+                    if let key, !key.takesString { return nil }  // mistyped: let JSONDecoder word it
                     guard let value = string() else { return nil }
                     switch key {
-                    case "type": raw.type = value
-                    case "ref":
+                    case .type: raw.type = value
+                    case .ref:
                         raw.ref = value
                         if value.unicodeScalars.count > ProtocolLimits.maxRefLength {
                             raw.ref = nil
                             raw.refProblem = "ref must be at most \(ProtocolLimits.maxRefLength) characters."
                         }
-                    case "room": raw.room = value
-                    case "nick": raw.nick = value
-                    case "text": raw.text = value
-                    case "mid": raw.mid = value
-                    case "resume": raw.resume = value
-                    case "query": raw.query = value
-                    case "since", "before", "after", "limit": return nil  // mistyped: let JSONDecoder word it
+                    case .room: raw.room = value
+                    case .nick: raw.nick = value
+                    case .text: raw.text = value
+                    case .mid: raw.mid = value
+                    case .resume: raw.resume = value
+                    case .query: raw.query = value
                     default: break
                     }
                 } else {
+                    if let key, key.takesString { return nil }
                     guard let value = integer() else { return nil }
                     switch key {
-                    case "since": raw.since = value
-                    case "before": raw.before = value
-                    case "after": raw.after = value
-                    case "limit":
+                    case .since: raw.since = value
+                    case .before: raw.before = value
+                    case .after: raw.after = value
+                    case .limit:
                         guard let limit = Int(exactly: value) else { return nil }
                         raw.limit = limit
-                    case "type", "ref", "room", "nick", "text", "mid", "resume", "query": return nil
                     default: break
                     }
                 }
@@ -74,13 +111,36 @@ enum FlatCommandScanner {
             }
         }
 
+        /// A key: a string without escapes, as its bytes (a key with escapes gives up).
+        private mutating func plainString() -> UnsafeBufferPointer<UInt8>? {
+            guard take(UInt8(ascii: "\"")) else { return nil }
+            let start = index
+            while index < bytes.count {
+                let byte = bytes[index]
+                if byte == UInt8(ascii: "\"") { break }
+                if byte < 0x20 || byte == UInt8(ascii: "\\") { return nil }
+                index += 1
+            }
+            guard index < bytes.count else { return nil }
+            defer { index += 1 }
+            let key = UnsafeBufferPointer(rebasing: bytes[start..<index])
+            // JSONDecoder refuses keys that are not valid UTF-8; so does this, to give the same answer.
+            guard key.allSatisfy({ $0 < 0x80 }) || String(validating: key, as: UTF8.self) != nil else { return nil }
+            return key
+        }
+
         private mutating func finish(_ raw: RawCommand) -> RawCommand? {
             skipSpace()
             return index == bytes.count ? raw : nil
         }
 
         private mutating func skipSpace() {
-            while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+            while index < bytes.count {
+                switch bytes[index] {
+                case 0x20, 0x09, 0x0A, 0x0D: index += 1
+                default: return
+                }
+            }
         }
 
         private mutating func take(_ byte: UInt8) -> Bool {
@@ -153,7 +213,7 @@ enum FlatCommandScanner {
             }
             let digits = index - start
             guard digits > 0, !(digits > 1 && bytes[start] == 0x30) else { return nil }  // no leading zeros
-            if index < bytes.count, [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E")].contains(bytes[index]) {
+            if index < bytes.count, bytes[index] == UInt8(ascii: ".") || bytes[index] | 0x20 == UInt8(ascii: "e") {
                 return nil
             }
             return negative ? -value : value

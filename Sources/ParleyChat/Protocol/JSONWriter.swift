@@ -22,7 +22,7 @@ struct JSONWriter {
         needsComma = true
     }
 
-    mutating func beginArray(_ key: String) {
+    mutating func beginArray(_ key: StaticString) {
         self.key(key)
         buffer.writeInteger(UInt8(ascii: "["))
         needsComma = false
@@ -33,26 +33,43 @@ struct JSONWriter {
         needsComma = true
     }
 
-    mutating func field(_ key: String, _ value: String) {
+    mutating func field(_ key: StaticString, _ value: String) {
         self.key(key)
         writeString(value)
         needsComma = true
     }
 
-    mutating func field(_ key: String, _ value: Int64) {
+    mutating func field(_ key: StaticString, _ value: Int64) {
         self.key(key)
-        buffer.writeString(String(value))
+        writeDecimal(value)
         needsComma = true
     }
 
-    mutating func field(_ key: String, _ value: Bool) {
+    /// The digits of `value`, without the `String` that `String(value)` would allocate.
+    private mutating func writeDecimal(_ value: Int64) {
+        if value < 0 { buffer.writeInteger(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // room for 20 digits
+        let count = withUnsafeMutableBytes(of: &digits) { raw -> Int in
+            var end = 24
+            repeat {
+                end -= 1
+                raw[end] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            return end
+        }
+        withUnsafeBytes(of: &digits) { raw in buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[count...])) }
+    }
+
+    mutating func field(_ key: StaticString, _ value: Bool) {
         self.key(key)
         buffer.writeStaticString(value ? "true" : "false")
         needsComma = true
     }
 
     /// Writes `"key":value` only when `value` is present.
-    mutating func optionalField(_ key: String, _ value: String?) {
+    mutating func optionalField(_ key: StaticString, _ value: String?) {
         if let value { field(key, value) }
     }
 
@@ -72,10 +89,10 @@ struct JSONWriter {
     }
 
     /// Keys are the protocol's own names: nothing to escape.
-    private mutating func key(_ key: String) {
+    private mutating func key(_ key: StaticString) {
         separate()
         buffer.writeInteger(UInt8(ascii: "\""))
-        buffer.writeString(key)
+        buffer.writeStaticString(key)
         buffer.writeStaticString("\":")
     }
 
@@ -105,7 +122,7 @@ struct JSONWriter {
     }
 
     /// A field whose value is a message time, written as ISO 8601 straight into the buffer.
-    mutating func timestampField(_ key: String, milliseconds: Int64) {
+    mutating func timestampField(_ key: StaticString, milliseconds: Int64) {
         self.key(key)
         buffer.writeInteger(UInt8(ascii: "\""))
         Timestamp.writeISO8601(milliseconds: milliseconds, into: &buffer)

@@ -99,13 +99,15 @@ public struct ReplayBench: Sendable {
 
     /// The message ids of a `history` event, in order.
     static func ids(in history: String) -> [Int64] {
-        var ids: [Int64] = []
-        var rest = history.utf8[...]
-        while let range = rest.firstRange(of: #""id":"#.utf8) {
-            rest = rest[range.upperBound...]
-            let digits = rest.prefix { $0 >= 48 && $0 <= 57 }
-            if let id = Int64(digits: digits) { ids.append(id) }
+        var history = history
+        return history.withUTF8 { bytes in
+            var ids: [Int64] = []
+            var position = 0
+            while let found = bytes.offset(of: #""id":"#, from: position) {
+                position = found + 5
+                if let id: Int64 = bytes.number(at: position) { ids.append(id) }
+            }
+            return ids
         }
-        return ids
     }
 }

@@ -16,8 +16,22 @@ final class Requester: Sendable {
         let state = Mutex(State())
 
         func receive(_ text: String) {
+            var bytes = text
+            let (isHistory, ref) = bytes.withUTF8 { bytes -> (Bool, String?) in
+                // A `history` event that answers no `history` command (its ref would start with
+                // "h") is a join's; its ref, when it has one, is its last field.
+                if bytes.hasPrefix(#"{"type":"history""#),
+                    bytes.offset(of: #""ref":"h"#, from: max(0, bytes.count - 100)) == nil
+                {
+                    return (true, nil)
+                }
+                guard let start = bytes.offset(of: #""ref":""#) else { return (false, nil) }
+                let value = UnsafeBufferPointer(rebasing: bytes[(start + 7)...])
+                guard let end = value.firstIndex(of: UInt8(ascii: "\"")) else { return (false, nil) }
+                return (false, String(decoding: UnsafeBufferPointer(rebasing: value[..<end]), as: UTF8.self))
+            }
             let waiter = state.withLock { state -> CheckedContinuation<String, any Error>? in
-                if text.hasPrefix(#"{"type":"history""#) && !text.contains(#""ref":"h"#) {
+                if isHistory {
                     guard let history = state.history else {
                         state.earlyHistory = text
                         return nil
@@ -25,10 +39,8 @@ final class Requester: Sendable {
                     state.history = nil
                     return history
                 }
-                guard let range = text.utf8.firstRange(of: #""ref":""#.utf8) else { return nil }
-                let rest = text.utf8[range.upperBound...]
-                guard let end = rest.firstIndex(of: UInt8(ascii: "\"")) else { return nil }
-                return state.byRef.removeValue(forKey: String(decoding: rest[..<end], as: UTF8.self))
+                guard let ref else { return nil }
+                return state.byRef.removeValue(forKey: ref)
             }
             waiter?.resume(returning: text)
         }

@@ -54,7 +54,9 @@ import Testing
             let connection = try await RawHTTP.open(RawHTTP.upgradeRequest(port: server.port), port: server.port)
             defer { connection.close() }
             connection.sendRaw(Self.frame(0x89, Array("hello".utf8)) + Self.frame(0x81, Self.ping))
-            let (received, _) = await connection.readAll(timeout: .seconds(4))
+            let (received, _) = await connection.read(timeout: .seconds(20)) {
+                String(decoding: $0, as: UTF8.self).contains(#""ref":"after""#)
+            }
             #expect(Array(received.prefix(7)) == [0x8A, 5] + Array("hello".utf8))
             #expect(String(decoding: received, as: UTF8.self).contains(#""ref":"after""#))
         }

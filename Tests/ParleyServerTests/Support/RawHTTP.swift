@@ -59,6 +59,17 @@ enum RawHTTP {
         /// Reads until the server closes the connection or `timeout` passes; returns the bytes
         /// that came, and whether the server closed.
         func readAll(timeout: Duration) async -> (bytes: [UInt8], closed: Bool) {
+            await read(timeout: timeout) { _ in false }
+        }
+
+        /// Reads until `isEnough` holds for what came, the server closes, or `timeout` passes: a
+        /// test that waits for a reply should not depend on how loaded the machine is.
+        func read(
+            timeout: Duration,
+            until isEnough: @escaping @Sendable ([UInt8]) -> Bool
+        ) async -> (
+            bytes: [UInt8], closed: Bool
+        ) {
             await withCheckedContinuation { continuation in
                 Thread.detachNewThread { [self] in
                     let deadline = ContinuousClock.now + timeout
@@ -72,7 +83,10 @@ enum RawHTTP {
                             continuation.resume(returning: (received, true))
                             return
                         }
-                        if count > 0 { received += buffer[..<count] }
+                        if count > 0 {
+                            received += buffer[..<count]
+                            if isEnough(received) { break }
+                        }
                     }
                     continuation.resume(returning: (received, false))
                 }

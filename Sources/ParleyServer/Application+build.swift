@@ -21,7 +21,8 @@ struct ParleyRequestContext: RequestContext, RemoteAddressRequestContext {
     }
 }
 
-/// Builds the Hummingbird application: the page and JSON API on HTTP, the chat on `/ws`.
+/// Builds the Hummingbird application: the page and JSON API on HTTP, the chat on `/ws` and on
+/// the HTTP transport (`/events`).
 ///
 /// The WebSocket connections' sweeps run as a service of the application, so they start before
 /// it listens and stop after its connections have closed.
@@ -64,6 +65,7 @@ func buildApplication(
         group: eventLoopGroup,
         logger: logger
     )
+    EventStreamRoutes(endpoint: webSocket).register(on: router)
     let echoEndpoint = configuration.echoEndpoint
     let decide: UpgradeChannel.Decide = { request, channel, _ in
         let peer = channel.remoteAddress?.ipAddress

@@ -1,12 +1,13 @@
 import ParleyChat
 import Testing
 
-/// The commands of protocol v1 between real clients and a real server.
+/// The commands of protocol v1 between real clients and a real server, over each transport.
 @Suite struct ChatTests {
-    @Test func twoClientsChatInARoom() async throws {
+    @Test(arguments: Transport.allCases)
+    func twoClientsChatInARoom(_ transport: Transport) async throws {
         try await TestServer.with { server async throws in
-            let alice = try await ChatClient.connect(server.url)
-            let bob = try await ChatClient.connect(server.url)
+            let alice = try await ChatClient.connect(server.url, transport: transport)
+            let bob = try await ChatClient.connect(server.url, transport: transport)
 
             let (aliceJoined, aliceHistory) = try await alice.join("General", nick: "alice")
             #expect(aliceJoined.room == "general")  // folded
@@ -50,10 +51,11 @@ import Testing
         }
     }
 
-    @Test func leaveSendsLeftAndPresence() async throws {
+    @Test(arguments: Transport.allCases)
+    func leaveSendsLeftAndPresence(_ transport: Transport) async throws {
         try await TestServer.with { server async throws in
-            let alice = try await ChatClient.connect(server.url)
-            let bob = try await ChatClient.connect(server.url)
+            let alice = try await ChatClient.connect(server.url, transport: transport)
+            let bob = try await ChatClient.connect(server.url, transport: transport)
             try await alice.join("room1", nick: "alice")
             try await bob.join("room1", nick: "bob")
             _ = try await alice.next(ofType: "presence")
@@ -74,18 +76,19 @@ import Testing
 
     /// Without a grace period the nick is free as soon as its connection closes (the grace
     /// period has tests of its own in `SessionTests`).
-    @Test func nickIsUniqueAcrossRoomsAndFreedWhenItsSessionEnds() async throws {
+    @Test(arguments: Transport.allCases)
+    func nickIsUniqueAcrossRoomsAndFreedWhenItsSessionEnds(_ transport: Transport) async throws {
         let chat = ChatConfiguration(rateLimits: .unlimited, sessionGrace: .zero)
         try await TestServer.with(chat: chat) { server async throws in
-            let alice = try await ChatClient.connect(server.url)
-            let watcher = try await ChatClient.connect(server.url)
+            let alice = try await ChatClient.connect(server.url, transport: transport)
+            let watcher = try await ChatClient.connect(server.url, transport: transport)
             try await alice.join("one", nick: "Alice")
             try await alice.join("two")  // later joins need no nick
             let (joinedAgain, _) = try await alice.join("three", nick: "ALICE")  // same nick, other case
             #expect(joinedAgain.nick == "Alice")
             try await watcher.join("two", nick: "watcher")
 
-            let impostor = try await ChatClient.connect(server.url)
+            let impostor = try await ChatClient.connect(server.url, transport: transport)
             try impostor.send(["type": "join", "room": "elsewhere", "nick": "alice", "ref": "x"])
             let taken = try await impostor.next()
             #expect(taken.type == "error")
@@ -100,12 +103,13 @@ import Testing
         }
     }
 
-    @Test func historyCommandPagesWithoutJoining() async throws {
+    @Test(arguments: Transport.allCases)
+    func historyCommandPagesWithoutJoining(_ transport: Transport) async throws {
         try await TestServer.with { server async throws in
-            let writer = try await server.member("log", nick: "writer")
+            let writer = try await server.member("log", nick: "writer", over: transport)
             try await writer.say(in: "log", (1...7).map { "m\($0)" })
 
-            let reader = try await ChatClient.connect(server.url)
+            let reader = try await ChatClient.connect(server.url, transport: transport)
             try reader.send(["type": "history", "room": "log", "limit": 3, "ref": "h1"])
             let latest = try await reader.next()
             #expect(latest.type == "history")
@@ -136,20 +140,22 @@ import Testing
         }
     }
 
-    @Test func joinReplaysTheLastMessagesOfTheRoom() async throws {
+    @Test(arguments: Transport.allCases)
+    func joinReplaysTheLastMessagesOfTheRoom(_ transport: Transport) async throws {
         try await TestServer.with(historyOnJoin: 5) { server async throws in
-            let writer = try await server.member("busy", nick: "writer")
+            let writer = try await server.member("busy", nick: "writer", over: transport)
             #expect(try await writer.say(in: "busy", (1...8).map { "m\($0)" }) == Array(1...8))
-            let late = try await ChatClient.connect(server.url)
+            let late = try await ChatClient.connect(server.url, transport: transport)
             let (_, history) = try await late.join("busy", nick: "late")
             #expect(history.messages?.map(\.id) == [4, 5, 6, 7, 8])
             #expect(history.truncated == true)
         }
     }
 
-    @Test func aConnectionMayBeInAHundredRooms() async throws {
+    @Test(arguments: Transport.allCases)
+    func aConnectionMayBeInAHundredRooms(_ transport: Transport) async throws {
         try await TestServer.with { server async throws in
-            let client = try await ChatClient.connect(server.url)
+            let client = try await ChatClient.connect(server.url, transport: transport)
             for index in 0..<100 {
                 try await client.join("r\(index)", nick: index == 0 ? "roomy" : nil)
             }

@@ -15,6 +15,8 @@ public struct ChatError: Error, Equatable, Sendable {
         case roomFull = "room_full"
         case rateLimited = "rate_limited"
         case unavailable = "unavailable"
+        /// The HTTP transport: a command `POST`ed for an event stream that is not open.
+        case unknownStream = "unknown_stream"
     }
 
     public var code: Code

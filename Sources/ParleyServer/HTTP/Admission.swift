@@ -174,6 +174,12 @@ extension ConnectionAdmission {
 
     /// Why an upgrade request from `peer` must be refused, if it must.
     func refusal(for request: HTTPRequest, peer: String?) -> Refusal? {
+        originRefusal(for: request, peer: peer) ?? check(address(of: request, peer: peer))
+    }
+
+    /// Why a request from `peer` must be refused for its `Origin`, if it must: the check of a
+    /// WebSocket upgrade, also made of every command `POST`ed to an event stream.
+    func originRefusal(for request: HTTPRequest, peer: String?) -> Refusal? {
         let headers = request.headerFields
         var host = request.authority
         var scheme: String?
@@ -184,9 +190,9 @@ extension ConnectionAdmission {
             warnOnce(aboutUntrustedProxy: peer)
         }
         if !originAllowed(headers[.origin], host: host, scheme: scheme) {
-            return Refusal(status: .forbidden, reason: "Cross-origin WebSocket connections are not allowed.")
+            return Refusal(status: .forbidden, reason: "Cross-origin connections are not allowed.")
         }
-        return check(address(of: request, peer: peer))
+        return nil
     }
 
     private static func firstValue(_ list: String) -> String? {

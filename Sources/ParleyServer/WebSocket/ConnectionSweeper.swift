@@ -1,8 +1,17 @@
 import NIOCore
 import ServiceLifecycle
 
-/// The timers of every WebSocket connection: one repeating sweep per event loop pings quiet
-/// clients and drops those that answer neither a ping nor a close in time.
+/// A connection whose timers the sweep of its event loop checks.
+protocol SweptConnection: AnyObject {
+    /// The connection's place in its loop's sweep (kept by the sweeper).
+    var sweepSlot: Int { get set }
+    /// Checks the connection's deadlines; called on its event loop, every tick.
+    func sweep(now: NIODeadline)
+}
+
+/// The timers of every long-lived connection (WebSockets and event streams): one repeating sweep
+/// per event loop pings quiet clients and drops those that answer neither a ping nor a close in
+/// time.
 ///
 /// A timer (or a sleeping task) per connection would cost memory for every idle connection; a
 /// sweep costs a pass over the loop's connections every ``tick``, on the loop that owns them,
@@ -10,14 +19,14 @@ import ServiceLifecycle
 final class ConnectionSweeper: Service, Sendable {
     /// The connections of one event loop.
     private final class LoopConnections {
-        var connections: [WebSocketConnection] = []
+        var connections: [any SweptConnection] = []
 
-        func add(_ connection: WebSocketConnection) {
+        func add(_ connection: any SweptConnection) {
             connection.sweepSlot = connections.count
             connections.append(connection)
         }
 
-        func remove(_ connection: WebSocketConnection) {
+        func remove(_ connection: any SweptConnection) {
             let slot = connection.sweepSlot
             guard slot >= 0, slot < connections.count, connections[slot] === connection else { return }
             let last = connections.removeLast()
@@ -50,12 +59,12 @@ final class ConnectionSweeper: Service, Sendable {
     }
 
     /// Adds a connection to the sweep of `loop`, its channel's event loop (called there).
-    func add(_ connection: WebSocketConnection, on loop: any EventLoop) {
+    func add(_ connection: any SweptConnection, on loop: any EventLoop) {
         loops[ObjectIdentifier(loop)]?.value.add(connection)
     }
 
     /// Removes a connection from the sweep (called on its event loop).
-    func remove(_ connection: WebSocketConnection, on loop: any EventLoop) {
+    func remove(_ connection: any SweptConnection, on loop: any EventLoop) {
         loops[ObjectIdentifier(loop)]?.value.remove(connection)
     }
 

@@ -35,6 +35,8 @@ struct UpgradeChannel: ServerChildChannel, HTTPChannelHandler {
         case http(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
         case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, Refusal)
         case webSocket(NIOLoopBound<WebSocketConnection>, WebSocketConnection.Role)
+        /// A `GET` of ``EventStreamConnection/path``: the HTTP transport's event stream.
+        case eventStream(NIOLoopBound<EventStreamConnection>, HTTPRequestHead)
     }
 
     struct Value: ServerChildChannelValue {
@@ -67,6 +69,9 @@ struct UpgradeChannel: ServerChildChannel, HTTPChannelHandler {
             )
             // Set by the upgrader on the event loop; read there when the outcome is built.
             let decision = NIOLoopBoundBox<UpgradeDecision?>(nil, eventLoop: channel.eventLoop)
+            // The first request's head, seen before the upgrade handler buffers it, so that the
+            // not-upgrading path can tell an event stream from a plain request.
+            let firstHead = NIOLoopBoundBox<HTTPRequestHead?>(nil, eventLoop: channel.eventLoop)
             let upgrader = HandshakeCheckingUpgrader(
                 base: NIOTypedWebSocketServerUpgrader<Outcome>(
                     maxFrameSize: endpoint.limits.maxMessageBytes,
@@ -97,6 +102,12 @@ struct UpgradeChannel: ServerChildChannel, HTTPChannelHandler {
                 notUpgradingCompletionHandler: { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let operations = channel.pipeline.syncOperations
+                        if let head = firstHead.value, EventStreamConnection.isStreamRequest(head) {
+                            // Served by one handler, like a WebSocket, not by the router's task.
+                            let stream = EventStreamConnection(endpoint: endpoint)
+                            try operations.addHandler(stream)
+                            return .eventStream(NIOLoopBound(stream, eventLoop: channel.eventLoop), head)
+                        }
                         try operations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
                         try operations.addHandlers(configuration.additionalChannelHandlers())
                         try operations.addHandler(
@@ -124,6 +135,8 @@ struct UpgradeChannel: ServerChildChannel, HTTPChannelHandler {
             pipeline.decoderConfiguration.maxHeaderListSize = configuration.httpDecoder.maxHeaderListSize
             pipeline.decoderConfiguration.maxHeaderFieldCount = configuration.httpDecoder.maxHeaderFieldCount
             let outcome = try operations.configureUpgradableHTTPServerPipeline(configuration: pipeline)
+            let upgradeHandler = try operations.handler(type: NIOTypedHTTPServerUpgradeHandler<Outcome>.self)
+            try operations.addHandler(FirstRequestHead(box: firstHead), position: .before(upgradeHandler))
             return Value(outcome: outcome, channel: channel)
         }
     }
@@ -136,6 +149,15 @@ struct UpgradeChannel: ServerChildChannel, HTTPChannelHandler {
             case .refused(let http, let refusal):
                 logger.notice("Refused a WebSocket upgrade: \(refusal.reason)")
                 try await refusal.respond(on: http)
+            case .eventStream(let stream, let head):
+                guard let request = try? HTTPRequest(head, secure: false, splitCookie: false) else {
+                    stream.eventLoop.execute {
+                        stream.value.refuse(Refusal(status: .badRequest, reason: "Malformed request."))
+                    }
+                    return
+                }
+                // As for a WebSocket, this task ends here: the stream goes on in its handler.
+                await endpoint.openStream(stream, request: request, peer: value.channel.remoteAddress?.ipAddress)
             case .webSocket(let connection, let role):
                 // The connection goes on in its handler; this task ends here, so none is kept
                 // per idle connection (Hummingbird leaves a channel open when `handle` returns).
@@ -238,5 +260,26 @@ enum WebSocketKey {
             default: false
             }
         }
+    }
+}
+
+/// Notes the head of a connection's first request for ``UpgradeChannel``, then leaves the
+/// pipeline.
+private final class FirstRequestHead: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+
+    private let box: NIOLoopBoundBox<HTTPRequestHead?>
+
+    init(box: NIOLoopBoundBox<HTTPRequestHead?>) { self.box = box }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head(let head) = unwrapInboundIn(data) {
+            box.value = head
+            context.fireChannelRead(data)
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+            return
+        }
+        context.fireChannelRead(data)
     }
 }

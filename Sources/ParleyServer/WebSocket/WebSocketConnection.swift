@@ -10,7 +10,7 @@ import ParleyChat
 /// the sweep of the connection's event loop (``ConnectionSweeper``). An idle connection is this
 /// handler, its channel and its chat state: about 4 KB of RSS (docs/PERFORMANCE.md), where a task per
 /// connection kept 20-30 KB of task-allocator slabs alive.
-final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler {
+final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler, SweptConnection {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -227,35 +227,10 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         runnerActive = true
-        let first = takeWaitingCommands()
         let connection = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let eventLoop = context.eventLoop
-        let endpoint = self.endpoint
-        Task {
-            var session = session
-            var batch = first
-            while true {
-                for text in batch { await session.handle(text) }
-                let finished = session
-                let next = try? await eventLoop.submit { connection.value.nextCommands(after: finished) }.get()
-                switch next {
-                case .commands(let commands)?:
-                    batch = commands
-                case .closed(let id, let address)?:
-                    await endpoint.disconnect(id, address: address)
-                    return
-                case .idle?, nil:
-                    return
-                }
-            }
+        CommandRunner.start(takeWaitingCommands(), session: session, on: context.eventLoop, endpoint: endpoint) {
+            connection.value.nextCommands(after: $0)
         }
-    }
-
-    private enum NextCommands {
-        case commands([String])
-        case idle
-        /// The connection closed while the task ran: the task tells the chat.
-        case closed(ConnectionID, String)
     }
 
     private func nextCommands(after session: ChatSession) -> NextCommands {
@@ -263,7 +238,7 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler {
             runnerActive = false
             waitingCommands = []
             self.attachment = nil
-            return .closed(attachment.id, address)
+            return .closed(attachment.id, address: address)
         }
         guard !waitingCommands.isEmpty else {
             runnerActive = false

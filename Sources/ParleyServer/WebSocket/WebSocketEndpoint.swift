@@ -1,9 +1,11 @@
+import HTTPTypes
 import Logging
 import NIOCore
 import ParleyChat
 
-/// What the WebSocket connections of one server share: the chat, the admission limits, the
-/// frame limits and timers, and the sweeps that run the timers.
+/// What the long-lived connections of one server (WebSockets and event streams) share: the chat,
+/// the admission limits, the frame limits and timers, the sweeps that run the timers, and the
+/// directory that routes an event stream's `POST`ed commands.
 final class WebSocketEndpoint: Sendable {
     let chat: ChatService
     let admission: ConnectionAdmission
@@ -15,6 +17,7 @@ final class WebSocketEndpoint: Sendable {
     /// it) before the connection is dropped.
     let closeTimeout: TimeAmount
     let sweeper: ConnectionSweeper
+    let streams = EventStreamDirectory()
     let logger: Logger
 
     init(
@@ -60,5 +63,45 @@ final class WebSocketEndpoint: Sendable {
     func disconnect(_ id: ConnectionID, address: String) async {
         await chat.disconnect(id)
         await admission.release(address)
+    }
+
+    /// Connects a new event stream, once its request is complete: refused like a WebSocket
+    /// upgrade (origin, limits), else counted, connected to the chat and given its token.
+    func openStream(_ connection: NIOLoopBound<EventStreamConnection>, request: HTTPRequest, peer: String?) async {
+        let eventLoop = connection.eventLoop
+        if let refusal = await admission.refusal(for: request, peer: peer) {
+            logger.notice("Refused an event stream: \(refusal.reason)")
+            eventLoop.execute { connection.value.refuse(refusal) }
+            return
+        }
+        let address = admission.address(of: request, peer: peer)
+        guard await admission.acquire(address) else {
+            eventLoop.execute {
+                connection.value.refuse(
+                    Refusal(status: .serviceUnavailable, reason: "The server is full; try again later.")
+                )
+            }
+            return
+        }
+        guard let chatConnection = await chat.connect() else {
+            await admission.release(address)
+            eventLoop.execute {
+                connection.value.refuse(Refusal(status: .serviceUnavailable, reason: "The server is shutting down."))
+            }
+            return
+        }
+        let token = await streams.register(connection)
+        eventLoop.execute { connection.value.attach(chatConnection, token: token, address: address) }
+    }
+
+    /// Tells the chat, the admission limits and the directory that an event stream has ended.
+    func disconnectStream(_ id: ConnectionID, token: String, address: String) async {
+        await streams.remove(token)
+        await disconnect(id, address: address)
+    }
+
+    /// Takes a closed stream's token out of the directory (its runner tells the chat).
+    func forgetStream(_ token: String) async {
+        await streams.remove(token)
     }
 }

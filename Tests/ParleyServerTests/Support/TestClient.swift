@@ -48,11 +48,55 @@ final class ChatClient: Sendable {
         self.task = task
     }
 
-    static func connect(_ url: String, maxFrameSize: Int = 1 << 20) async throws -> ChatClient {
+    /// Connects to the server of `url` (its `/ws` URL) over `transport`.
+    static func connect(
+        _ url: String,
+        transport: Transport = .webSocket,
+        maxFrameSize: Int = 1 << 20
+    ) async throws -> ChatClient {
         let (outStream, outContinuation) = AsyncStream.makeStream(of: Outgoing.self)
         let (ready, readyContinuation) = AsyncStream.makeStream(of: Result<Void, any Error>.self)
         let inbox = Inbox()
-        let task = Task {
+        let task: Task<Void, Never>
+        if transport == .eventStream {
+            guard let components = URLComponents(string: url), let host = components.host, let port = components.port
+            else { throw TestFailure("not a server URL: \(url)") }
+            task = Task {
+                await EventStreamClient.run(
+                    host: host,
+                    port: port,
+                    inbox: inbox,
+                    outgoing: outStream,
+                    ready: readyContinuation
+                )
+            }
+        } else {
+            task = Self.webSocketTask(
+                url,
+                maxFrameSize: maxFrameSize,
+                inbox: inbox,
+                outgoing: outStream,
+                ready: readyContinuation
+            )
+        }
+        var iterator = ready.makeAsyncIterator()
+        let result = await iterator.next()
+        guard case .success = result else {
+            task.cancel()
+            if case .failure(let error) = result { throw error }
+            throw TestFailure("connection failed")
+        }
+        return ChatClient(inbox: inbox, outgoing: outContinuation, task: task)
+    }
+
+    private static func webSocketTask(
+        _ url: String,
+        maxFrameSize: Int,
+        inbox: Inbox,
+        outgoing outStream: AsyncStream<Outgoing>,
+        ready readyContinuation: AsyncStream<Result<Void, any Error>>.Continuation
+    ) -> Task<Void, Never> {
+        Task {
             var logger = Logger(label: "test-client")
             logger.logLevel = .critical
             do {
@@ -86,14 +130,6 @@ final class ChatClient: Sendable {
                 await inbox.push(.closed(nil))
             }
         }
-        var iterator = ready.makeAsyncIterator()
-        let result = await iterator.next()
-        guard case .success = result else {
-            task.cancel()
-            if case .failure(let error) = result { throw error }
-            throw TestFailure("connection failed")
-        }
-        return ChatClient(inbox: inbox, outgoing: outContinuation, task: task)
     }
 
     func send(_ json: String) {

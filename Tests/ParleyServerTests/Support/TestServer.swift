@@ -89,8 +89,8 @@ final class TestServer: Sendable {
     }
 
     /// A new client that has joined `room` as `nick` (its `joined` and `history` consumed).
-    func member(_ room: String, nick: String) async throws -> ChatClient {
-        let client = try await ChatClient.connect(url)
+    func member(_ room: String, nick: String, over transport: Transport = .webSocket) async throws -> ChatClient {
+        let client = try await ChatClient.connect(url, transport: transport)
         try await client.join(room, nick: nick)
         return client
     }

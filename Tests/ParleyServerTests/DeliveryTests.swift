@@ -3,12 +3,13 @@ import Testing
 
 /// Delivery guarantees beyond the happy path: idempotent sends, resumed sessions, crashes.
 @Suite struct DeliveryTests {
-    @Test func aRepeatedMIDIsAcknowledgedWithTheOriginalIDAndStoredOnce() async throws {
+    @Test(arguments: Transport.allCases)
+    func aRepeatedMIDIsAcknowledgedWithTheOriginalIDAndStoredOnce(_ transport: Transport) async throws {
         let directory = try TestServer.makeDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         var server = try await TestServer(directory: directory)
-        let alice = try await server.member("general", nick: "alice")
-        let bob = try await server.member("general", nick: "bob")
+        let alice = try await server.member("general", nick: "alice", over: transport)
+        let bob = try await server.member("general", nick: "bob", over: transport)
         _ = try await alice.next(ofType: "presence")
 
         try alice.send(["type": "say", "room": "general", "text": "once", "mid": "m-1", "ref": "a"])
@@ -38,7 +39,7 @@ import Testing
         await alice.close()
         try await server.stop()
         server = try await TestServer(directory: directory)
-        let again = try await server.member("general", nick: "alice")
+        let again = try await server.member("general", nick: "alice", over: transport)
         try again.send(["type": "say", "room": "general", "text": "once", "mid": "m-1", "ref": "f"])
         #expect(try await again.next() == Event(type: "ack", ref: "f", id: 1))
         try again.send(["type": "history", "room": "general", "ref": "h"])

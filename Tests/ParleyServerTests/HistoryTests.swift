@@ -3,15 +3,16 @@ import Testing
 
 /// Durable history: restarts, reconnect backlog, and the handoff from replay to live messages.
 @Suite struct HistoryTests {
-    @Test func historySurvivesARestart() async throws {
+    @Test(arguments: Transport.allCases)
+    func historySurvivesARestart(_ transport: Transport) async throws {
         let first = try await TestServer()
-        let writer = try await first.member("durable", nick: "writer")
+        let writer = try await first.member("durable", nick: "writer", over: transport)
         try await writer.say(in: "durable", (1...3).map { "before restart \($0)" })
         await writer.close()
         try await first.stop()
 
         let second = try await TestServer(directory: first.directory)
-        let reader = try await ChatClient.connect(second.url)
+        let reader = try await ChatClient.connect(second.url, transport: transport)
         let (_, history) = try await reader.join("durable", nick: "reader")
         #expect(history.messages?.map(\.text) == ["before restart 1", "before restart 2", "before restart 3"])
         try reader.send(["type": "say", "room": "durable", "text": "after restart", "ref": "a"])
@@ -21,13 +22,13 @@ import Testing
 
     /// With the rooms' recent messages kept in memory (the default) and without (every replay
     /// reads the store).
-    @Test(arguments: [64 << 20, 0])
-    func reconnectWithSinceGetsExactlyTheMissedMessages(replayMemory: Int) async throws {
+    @Test(arguments: [64 << 20, 0], Transport.allCases)
+    func reconnectWithSinceGetsExactlyTheMissedMessages(replayMemory: Int, transport: Transport) async throws {
         var chat = TestServer.unlimited.0
         chat.recentMessagesMemory = replayMemory
         try await TestServer.with(chat: chat) { server async throws in
-            let phone = try await ChatClient.connect(server.url)
-            let friend = try await ChatClient.connect(server.url)
+            let phone = try await ChatClient.connect(server.url, transport: transport)
+            let friend = try await ChatClient.connect(server.url, transport: transport)
             let session = try #require(try await phone.join("trip", nick: "phone").joined.session)
             try await friend.join("trip", nick: "friend")
             try friend.send(["type": "say", "room": "trip", "text": "seen", "ref": "0"])
@@ -36,7 +37,7 @@ import Testing
 
             try await friend.say(in: "trip", (1...3).map { "missed \($0)" })
 
-            let back = try await ChatClient.connect(server.url)
+            let back = try await ChatClient.connect(server.url, transport: transport)
             let (_, backlog) = try await back.join("trip", nick: "phone", since: lastSeen, resume: session)
             #expect(backlog.messages?.map(\.text) == ["missed 1", "missed 2", "missed 3"])
             #expect(backlog.messages?.map(\.id) == [lastSeen + 1, lastSeen + 2, lastSeen + 3])
@@ -44,7 +45,7 @@ import Testing
             try await back.expectSilence()
 
             // A client that is up to date gets an empty backlog.
-            let current = try await ChatClient.connect(server.url)
+            let current = try await ChatClient.connect(server.url, transport: transport)
             let (_, none) = try await current.join("trip", nick: "current", since: lastSeen + 3)
             #expect(none.messages == [])
         }
@@ -52,12 +53,13 @@ import Testing
 
     /// Replays come from the messages the room keeps in memory: what an operator imports or
     /// prunes while the server runs must still show in the next replays, not what was kept.
-    @Test func anImportOrPruneWhileTheServerRunsIsSeenByTheNextReplays() async throws {
+    @Test(arguments: Transport.allCases)
+    func anImportOrPruneWhileTheServerRunsIsSeenByTheNextReplays(_ transport: Transport) async throws {
         try await TestServer.with { server async throws in
-            let writer = try await server.member("kept", nick: "writer")  // stays: the room stays kept
+            let writer = try await server.member("kept", nick: "writer", over: transport)  // stays: the room stays kept
             try await writer.say(in: "kept", ["live 1"])
             func replay() async throws -> [String?] {
-                let reader = try await ChatClient.connect(server.url)
+                let reader = try await ChatClient.connect(server.url, transport: transport)
                 defer { Task { await reader.close() } }
                 return try await reader.join("kept", nick: "r\(UUID().uuidString.prefix(8))", since: 0).history
                     .messages?
@@ -102,11 +104,12 @@ import Testing
 
     /// A client whose `since` came from a database that was replaced (ids started over) must
     /// still receive the new messages.
-    @Test func sinceBeyondTheRoomDoesNotHideNewMessages() async throws {
+    @Test(arguments: Transport.allCases)
+    func sinceBeyondTheRoomDoesNotHideNewMessages(_ transport: Transport) async throws {
         try await TestServer.with { server async throws in
-            let writer = try await server.member("reset", nick: "writer")
+            let writer = try await server.member("reset", nick: "writer", over: transport)
             try await writer.say(in: "reset", ["one", "two"])
-            let stale = try await ChatClient.connect(server.url)
+            let stale = try await ChatClient.connect(server.url, transport: transport)
             let (_, backlog) = try await stale.join("reset", nick: "stale", since: 500)
             #expect(backlog.messages == [])
             try await writer.say(in: "reset", ["three"])
@@ -116,11 +119,12 @@ import Testing
         }
     }
 
-    @Test func longBacklogIsCappedAtAThousandAndMarkedTruncated() async throws {
+    @Test(arguments: Transport.allCases)
+    func longBacklogIsCappedAtAThousandAndMarkedTruncated(_ transport: Transport) async throws {
         try await TestServer.with { server async throws in
-            let writer = try await server.member("flood", nick: "writer")
+            let writer = try await server.member("flood", nick: "writer", over: transport)
             try await writer.say(in: "flood", (1...1205).map { "n\($0)" })
-            let reader = try await ChatClient.connect(server.url)
+            let reader = try await ChatClient.connect(server.url, transport: transport)
             let (_, backlog) = try await reader.join("flood", nick: "reader", since: 100)
             #expect(backlog.messages?.count == 1000)
             #expect(backlog.messages?.first?.id == 101)
@@ -135,14 +139,15 @@ import Testing
 
     /// Senders keep sending while others join: every joiner's replay plus live stream must be
     /// every id from its starting point to the end, once each, in order.
-    @Test func joinHandoffHasNoGapAndNoDuplicate() async throws {
+    @Test(arguments: Transport.allCases)
+    func joinHandoffHasNoGapAndNoDuplicate(_ transport: Transport) async throws {
         try await TestServer.with(historyOnJoin: 20) { server async throws in
             let senderCount = 3
             let perSender = 150
             let total = senderCount * perSender
             var senders: [ChatClient] = []
             for index in 0..<senderCount {
-                let sender = try await server.member("race", nick: "sender\(index)")
+                let sender = try await server.member("race", nick: "sender\(index)", over: transport)
                 senders.append(sender)
             }
             for sender in senders { while (try? await sender.next(timeout: .milliseconds(50))) != nil {} }
@@ -161,7 +166,7 @@ import Testing
                 for joiner in 0..<8 {
                     group.addTask {
                         try await Task.sleep(for: .milliseconds(20 * joiner))
-                        let client = try await ChatClient.connect(server.url)
+                        let client = try await ChatClient.connect(server.url, transport: transport)
                         let since: Int64? = joiner.isMultiple(of: 2) ? 0 : nil
                         let (_, history) = try await client.join("race", nick: "joiner\(joiner)", since: since)
                         var ids = history.messages?.compactMap(\.id) ?? []

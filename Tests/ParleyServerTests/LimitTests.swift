@@ -147,7 +147,7 @@ import Testing
                 RawHTTP.upgradeRequest(port: server.port, headers: ["Origin: https://evil.example"]),
                 port: server.port
             )
-            #expect(refused.contains("Cross-origin WebSocket connections are not allowed."))
+            #expect(refused.contains("Cross-origin connections are not allowed."))
         }
     }
 

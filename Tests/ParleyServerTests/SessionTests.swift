@@ -8,11 +8,12 @@ import Testing
         ChatConfiguration(rateLimits: .unlimited, sessionGrace: grace)
     }
 
-    @Test func resumeTakesOverAConnectionThatIsStillOpen() async throws {
+    @Test(arguments: Transport.allCases)
+    func resumeTakesOverAConnectionThatIsStillOpen(_ transport: Transport) async throws {
         try await TestServer.with(chat: Self.chat(grace: .seconds(30))) { server async throws in
-            let bob = try await server.member("lobby", nick: "bob")
+            let bob = try await server.member("lobby", nick: "bob", over: transport)
             try await bob.join("side")
-            let phone = try await ChatClient.connect(server.url)
+            let phone = try await ChatClient.connect(server.url, transport: transport)
             let (joined, _) = try await phone.join("lobby", nick: "alice")
             let token = try #require(joined.session)
             #expect(token.count == 32)
@@ -21,7 +22,7 @@ import Testing
             _ = try await bob.next(ofType: "presence")
 
             // The phone moved networks; the server has not noticed the old connection is gone.
-            let moved = try await ChatClient.connect(server.url)
+            let moved = try await ChatClient.connect(server.url, transport: transport)
             let (rejoined, _) = try await moved.join("lobby", nick: "alice", resume: token)
             #expect(rejoined.nick == "alice")
             #expect(rejoined.session == token)
@@ -39,17 +40,18 @@ import Testing
 
             // The session is the new connection's now: the next one takes it over again, and a
             // plain join with the nick is still refused.
-            let other = try await ChatClient.connect(server.url)
+            let other = try await ChatClient.connect(server.url, transport: transport)
             try other.send(["type": "join", "room": "lobby", "nick": "Alice", "ref": "t"])
             #expect(try await other.next(ofType: "error").code == "nick_taken")
         }
     }
 
-    @Test func aDropWithinTheGracePeriodIsInvisibleToOthers() async throws {
+    @Test(arguments: Transport.allCases)
+    func aDropWithinTheGracePeriodIsInvisibleToOthers(_ transport: Transport) async throws {
         // Long enough for the steps below on a loaded machine; the sleep below waits it out.
         try await TestServer.with(chat: Self.chat(grace: .seconds(8))) { server async throws in
-            let bob = try await server.member("lobby", nick: "bob")
-            let phone = try await ChatClient.connect(server.url)
+            let bob = try await server.member("lobby", nick: "bob", over: transport)
+            let phone = try await ChatClient.connect(server.url, transport: transport)
             let token = try #require(try await phone.join("lobby", nick: "alice").joined.session)
             _ = try await bob.next(ofType: "presence")
             try await bob.say(in: "lobby", ["before"])
@@ -57,14 +59,14 @@ import Testing
 
             await phone.close()  // signal lost
             try await bob.say(in: "lobby", ["while away 1", "while away 2"])
-            let impostor = try await ChatClient.connect(server.url)
+            let impostor = try await ChatClient.connect(server.url, transport: transport)
             try impostor.send(["type": "join", "room": "lobby", "nick": "alice", "ref": "i"])
             #expect(try await impostor.next(ofType: "error").code == "nick_taken")
             try await impostor.join("lobby", nick: "eve")
             let eveJoined = try await bob.next(ofType: "presence")
             #expect(eveJoined.nick == "eve")
 
-            let back = try await ChatClient.connect(server.url)
+            let back = try await ChatClient.connect(server.url, transport: transport)
             let (joined, backlog) = try await back.join("lobby", nick: "alice", since: lastSeen, resume: token)
             #expect(joined.members == ["alice", "bob", "eve"])
             #expect(backlog.messages?.map(\.text) == ["while away 1", "while away 2"])
@@ -76,12 +78,13 @@ import Testing
         }
     }
 
-    @Test func afterTheGracePeriodTheMemberLeavesAndTheNickIsFree() async throws {
+    @Test(arguments: Transport.allCases)
+    func afterTheGracePeriodTheMemberLeavesAndTheNickIsFree(_ transport: Transport) async throws {
         // Short, but long enough for a loaded machine to resume within it.
         try await TestServer.with(chat: Self.chat(grace: .seconds(3))) { server async throws in
-            let bob = try await server.member("lobby", nick: "bob")
+            let bob = try await server.member("lobby", nick: "bob", over: transport)
             try await bob.join("side")
-            let phone = try await ChatClient.connect(server.url)
+            let phone = try await ChatClient.connect(server.url, transport: transport)
             let token = try #require(try await phone.join("lobby", nick: "alice").joined.session)
             try await phone.join("side")
             _ = try await bob.next(ofType: "presence")
@@ -89,7 +92,7 @@ import Testing
 
             // Resumed in time, but only one room rejoined: the other is left when the grace ends.
             await phone.close()
-            let back = try await ChatClient.connect(server.url)
+            let back = try await ChatClient.connect(server.url, transport: transport)
             try await back.join("lobby", resume: token)
             try await bob.expectSilence(for: .milliseconds(200))
             let left = try await bob.next(ofType: "presence", timeout: .seconds(10))
@@ -99,7 +102,7 @@ import Testing
             await back.close()
             let gone = try await bob.next(ofType: "presence", timeout: .seconds(10))
             #expect(gone == Event(type: "presence", room: "lobby", nick: "alice", event: "leave"))
-            let late = try await ChatClient.connect(server.url)
+            let late = try await ChatClient.connect(server.url, transport: transport)
             try late.send(["type": "join", "room": "lobby", "resume": token, "ref": "r"])
             let expired = try await late.next(ofType: "error")
             #expect(expired.code == "bad_request")
@@ -112,17 +115,18 @@ import Testing
     }
 
     /// A client that leaves every room before it closes is done: nothing is held for it.
-    @Test func leavingEveryRoomThenClosingEndsTheSessionAtOnce() async throws {
+    @Test(arguments: Transport.allCases)
+    func leavingEveryRoomThenClosingEndsTheSessionAtOnce(_ transport: Transport) async throws {
         try await TestServer.with(chat: Self.chat(grace: .seconds(30))) { server async throws in
-            let bob = try await server.member("lobby", nick: "bob")
-            let alice = try await server.member("lobby", nick: "alice")
+            let bob = try await server.member("lobby", nick: "bob", over: transport)
+            let alice = try await server.member("lobby", nick: "alice", over: transport)
             #expect(try await bob.next(ofType: "presence").event == "join")
             try alice.send(["type": "leave", "room": "lobby", "ref": "bye"])
             #expect(try await alice.next(ofType: "left").ref == "bye")
             #expect(try await bob.next(ofType: "presence").event == "leave")
             await alice.close()
             // The server learns of the close a moment later; until then the nick is taken.
-            let again = try await ChatClient.connect(server.url)
+            let again = try await ChatClient.connect(server.url, transport: transport)
             var reply = Event(type: "none")
             for attempt in 0..<50 {
                 try again.send(["type": "join", "room": "lobby", "nick": "alice", "ref": "\(attempt)"])
@@ -134,16 +138,17 @@ import Testing
         }
     }
 
-    @Test func aResumeThatDoesNotFitIsRefusedAndCostsNothing() async throws {
+    @Test(arguments: Transport.allCases)
+    func aResumeThatDoesNotFitIsRefusedAndCostsNothing(_ transport: Transport) async throws {
         try await TestServer.with(chat: Self.chat(grace: .seconds(30))) { server async throws in
-            let alice = try await ChatClient.connect(server.url)
+            let alice = try await ChatClient.connect(server.url, transport: transport)
             let token = try #require(try await alice.join("lobby", nick: "alice").joined.session)
-            let other = try await ChatClient.connect(server.url)
+            let other = try await ChatClient.connect(server.url, transport: transport)
             let otherToken = try #require(try await other.join("lobby", nick: "other").joined.session)
             #expect(otherToken != token)
             #expect(try await alice.next(ofType: "presence").nick == "other")
 
-            let probe = try await ChatClient.connect(server.url)
+            let probe = try await ChatClient.connect(server.url, transport: transport)
             for (resume, nick) in [("", "x"), ("has space", "x"), (String(repeating: "a", count: 129), "x")] {
                 try probe.send(["type": "join", "room": "lobby", "nick": nick, "resume": resume, "ref": "m"])
                 #expect(try await probe.next(ofType: "error").code == "bad_request")

@@ -17,7 +17,10 @@ const $ = (id) => document.getElementById(id);
 const maxNickLength = 32;
 const maxRoomLength = 64;
 
-const connection = new Connection(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
+const connection = new Connection({
+  webSocket: `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`,
+  http: location.origin,
+});
 const rooms = new Map(); // room name -> Room, in the order of the room list
 /** Who reads: shared with every Room, which renders mentions of this nick. */
 const viewer = { nick: "", mentionPattern: null };
@@ -348,7 +351,8 @@ function renderState({ state, retryAt }) {
       ? "Message (Enter sends, Shift+Enter for a new line)"
       : "Offline: what you write is sent when the connection is back";
   if (state !== "waiting") {
-    status.textContent = labels[state];
+    // Quietly, for whoever wonders why things are slower: the HTTP transport is in use.
+    status.textContent = state === "online" && connection.mode === "events" ? "online (compatibility mode)" : labels[state];
     return;
   }
   const tick = () => {

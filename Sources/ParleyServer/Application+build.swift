@@ -67,9 +67,17 @@ func buildApplication(
     )
     EventStreamRoutes(endpoint: webSocket).register(on: router)
     let echoEndpoint = configuration.echoEndpoint
+    let webSocketEnabled = configuration.webSocketEnabled
     let decide: UpgradeChannel.Decide = { request, channel, _ in
         let peer = channel.remoteAddress?.ipAddress
         switch request.path?.split(separator: "?", maxSplits: 1).first {
+        case "/ws" where !webSocketEnabled:
+            return .refuse(
+                Refusal(
+                    status: .forbidden,
+                    reason: "This server takes no WebSocket; use the HTTP transport at /events."
+                )
+            )
         case "/ws":
             if let refusal = await admission.refusal(for: request, peer: peer) { return .refuse(refusal) }
             return .upgrade(.chat(address: admission.address(of: request, peer: peer)))

@@ -34,6 +34,9 @@ public struct ServerConfiguration: Sendable {
     public var pingInterval: Duration
     /// Serve `/echo`, a WebSocket that echoes every message, for protocol conformance tests.
     public var echoEndpoint: Bool
+    /// Accept chat WebSockets on `/ws`. Off, clients must use the HTTP transport (`/events`), as
+    /// behind a proxy that cannot pass WebSocket; the tests of the page's fallback use it too.
+    public var webSocketEnabled = true
 
     public init(
         host: String = "127.0.0.1",

@@ -31,6 +31,12 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Serve /echo, a WebSocket that echoes every message, for conformance tests (Autobahn).")
     var echoEndpoint = false
 
+    @Flag(
+        name: .customLong("no-websocket"),
+        help: "Refuse chat WebSockets: clients use the HTTP transport (/events), as where WebSocket is blocked."
+    )
+    var noWebSocket = false
+
     @OptionGroup(title: "Limits")
     var limits: LimitOptions
 
@@ -67,6 +73,7 @@ struct Serve: AsyncParsableCommand {
         try server.apply(to: &configuration, environment: environment)
         limits.apply(to: &configuration)
         configuration.echoEndpoint = echoEndpoint
+        configuration.webSocketEnabled = !noWebSocket
         if let shutdownTimeout {
             guard shutdownTimeout > 0 else { throw ValidationError("--shutdown-timeout must be more than 0") }
             configuration.shutdownTimeout = .milliseconds(Int64(shutdownTimeout * 1000))

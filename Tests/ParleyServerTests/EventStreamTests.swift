@@ -156,4 +156,40 @@ import Testing
         #expect(try await client.closeCode() == 1001)
         try? FileManager.default.removeItem(at: server.directory)
     }
+
+    /// Browsers open an `EventSource` on a keep-alive connection that has served other requests:
+    /// the stream must take that connection over and outlive its HTTP idle timeout.
+    @Test func aStreamOpenedOnAKeepAliveConnectionOutlivesItsIdleTimeout() async throws {
+        let server = try await TestServer(timeouts: (request: .seconds(1), ping: .seconds(30)))
+        defer { try? FileManager.default.removeItem(at: server.directory) }
+        let connection = try await RawHTTP.open(
+            "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:\(server.port)\r\n\r\n",
+            port: server.port
+        )
+        defer { connection.close() }
+        #expect(RawHTTP.status(connection.response) == 200)
+        connection.sendRaw(
+            Array("GET /events HTTP/1.1\r\nHost: 127.0.0.1:\(server.port)\r\nAccept: text/event-stream\r\n\r\n".utf8)
+        )
+        let (opened, _) = await connection.read(timeout: .seconds(10)) {
+            String(decoding: $0, as: UTF8.self).contains(#""token":""#)
+        }
+        let text = String(decoding: opened, as: UTF8.self)
+        #expect(text.hasPrefix("HTTP/1.1 200"))
+        let token = try #require(text.firstMatch(of: /"token":"([0-9a-f]{32})"/).map { String($0.1) })
+        try await Task.sleep(for: .seconds(2.5))  // past the idle timeout
+        let posted = try await EventStreamClient.post(
+            #"{"type":"ping","ref":"still"}"#,
+            token: token,
+            host: "127.0.0.1",
+            port: server.port
+        )
+        #expect(RawHTTP.status(posted) == 202)
+        let (later, closed) = await connection.read(timeout: .seconds(10)) {
+            String(decoding: $0, as: UTF8.self).contains(#""ref":"still""#)
+        }
+        #expect(!closed)
+        #expect(String(decoding: later, as: UTF8.self).contains(#"{"type":"pong","ref":"still"}"#))
+        try await server.stop()
+    }
 }

@@ -108,14 +108,14 @@ struct UpgradeChannel: ServerChildChannel, HTTPChannelHandler {
                             try operations.addHandler(stream)
                             return .eventStream(NIOLoopBound(stream, eventLoop: channel.eventLoop), head)
                         }
+                        let idleHandler = HTTPConnectionStateHandler(
+                            idleTimeout: configuration.idleTimeout.map { .init($0) },
+                            logger: logger
+                        )
+                        try operations.addHandler(EventStreamHandover(endpoint: endpoint, idleHandler: idleHandler))
                         try operations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
                         try operations.addHandlers(configuration.additionalChannelHandlers())
-                        try operations.addHandler(
-                            HTTPConnectionStateHandler(
-                                idleTimeout: configuration.idleTimeout.map { .init($0) },
-                                logger: logger
-                            )
-                        )
+                        try operations.addHandler(idleHandler)
                         let http = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                             wrappingChannelSynchronously: channel,
                             configuration: .init(isOutboundHalfClosureEnabled: true)

@@ -236,11 +236,15 @@ import Testing
         }
     }
 
-    @Test func thePageComesBackAfterARestartWithEveryMessageOnce() async throws {
+    /// Over the WebSocket, and over the HTTP transport with the server refusing WebSockets (as a
+    /// network that strips the upgrade would): the page falls back on its own.
+    @Test(arguments: Transport.allCases)
+    func thePageComesBackAfterARestartWithEveryMessageOnce(_ transport: Transport) async throws {
         let directory = try TestServer.makeDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         // A short join history, so that only a rejoin with `since` can bring every missed message.
-        let options = ["--history", "2"]
+        let options = ["--history", "2"] + (transport == .eventStream ? ["--no-websocket"] : [])
+        let onlineLabel = transport == .eventStream ? "online (compatibility mode)" : "online"
         var server = try await ServerProcess(directory: directory, arguments: options)
         let port = server.port
         try await Browser.with { browser async throws in
@@ -248,6 +252,7 @@ import Testing
             try await alice.open("http://127.0.0.1:\(port)/#general")
             try await alice.signIn(nick: "alice", room: "general")
             try await alice.waitUntil("document.getElementById('status').dataset.state === 'online'", "online")
+            #expect(try await alice.text("#status") == onlineLabel)
             try await alice.type("random", into: "#join-room")
             try await alice.pressEnter()
             try await alice.waitUntil("document.querySelector('.room-view[data-room=random]')", "random")
@@ -268,7 +273,7 @@ import Testing
             try await alice.call("Debugger.pause")
             _ = try await browser.devTools.waitForEvent("Debugger.paused", session: alice.session)
             server = try await ServerProcess(directory: directory, port: port, arguments: options)
-            let bob = try await ChatClient.connect(server.webSocketURL)
+            let bob = try await ChatClient.connect(server.webSocketURL, transport: transport)
             try await bob.join("general", nick: "bob")
             try await bob.say(in: "general", ["missed 1", "missed 2", "missed 3"])
             try await bob.join("random")
@@ -277,6 +282,7 @@ import Testing
             try await alice.call("Debugger.disable")
 
             try await alice.waitUntil("document.getElementById('status').dataset.state === 'online'", "back online")
+            #expect(try await alice.text("#status") == onlineLabel)
             try await alice.waitUntil(
                 "document.querySelectorAll('.outgoing .message').length === 0",
                 "the queued message sent"

@@ -158,12 +158,42 @@ final class NginxProxy: Sendable {
         }
     }
 
-    @Test func aConnectionThroughNginxIsClosedByTheServerWith1001OnShutdown() async throws {
+    /// The HTTP transport through the same nginx block: events pass at once (not held in a
+    /// buffer), commands are posted through it, and a client on each transport chat together.
+    @Test func theHTTPTransportWorksThroughNginx() async throws {
+        try await TestServer.with { server async throws in
+            let proxy = try await NginxProxy(upstreamPort: server.port)
+            defer { proxy.stop() }
+            let url = "ws://127.0.0.1:\(proxy.port)/ws"
+            let alice = try await ChatClient.connect(url, transport: .eventStream)
+            let bob = try await ChatClient.connect(url, transport: .webSocket)
+            try await alice.join("proxied", nick: "alice")
+            try await bob.join("proxied", nick: "bob")
+            #expect(try await alice.next(ofType: "presence").nick == "bob")
+            for round in 1...3 {
+                try await bob.say(in: "proxied", ["from bob \(round)"])
+                #expect(try await alice.next(ofType: "message", timeout: .seconds(2)).text == "from bob \(round)")
+                try await alice.say(in: "proxied", ["from alice \(round)"])
+                #expect(try await bob.next(ofType: "message", timeout: .seconds(2)).text == "from alice \(round)")
+            }
+            try alice.send(["type": "leave", "room": "proxied", "ref": "bye"])
+            #expect(try await alice.next(ofType: "left").ref == "bye")
+            #expect(
+                try await bob.next(ofType: "presence")
+                    == Event(type: "presence", room: "proxied", nick: "alice", event: "leave")
+            )
+            await alice.close()
+            await bob.close()
+        }
+    }
+
+    @Test(arguments: Transport.allCases)
+    func aConnectionThroughNginxIsClosedByTheServerWith1001OnShutdown(_ transport: Transport) async throws {
         let server = try await TestServer()
         defer { try? FileManager.default.removeItem(at: server.directory) }
         let proxy = try await NginxProxy(upstreamPort: server.port)
         defer { proxy.stop() }
-        let client = try await ChatClient.connect("ws://127.0.0.1:\(proxy.port)/ws")
+        let client = try await ChatClient.connect("ws://127.0.0.1:\(proxy.port)/ws", transport: transport)
         try await client.join("bye", nick: "carol")
         try await server.stop()
         #expect(try await client.closeCode() == 1001)

@@ -160,24 +160,38 @@ import Testing
     /// Browsers open an `EventSource` on a keep-alive connection that has served other requests:
     /// the stream must take that connection over and outlive its HTTP idle timeout.
     @Test func aStreamOpenedOnAKeepAliveConnectionOutlivesItsIdleTimeout() async throws {
-        let server = try await TestServer(timeouts: (request: .seconds(1), ping: .seconds(30)))
+        let server = try await TestServer(timeouts: (request: .seconds(2), ping: .seconds(30)))
         defer { try? FileManager.default.removeItem(at: server.directory) }
-        let connection = try await RawHTTP.open(
-            "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:\(server.port)\r\n\r\n",
-            port: server.port
-        )
-        defer { connection.close() }
-        #expect(RawHTTP.status(connection.response) == 200)
-        connection.sendRaw(
-            Array("GET /events HTTP/1.1\r\nHost: 127.0.0.1:\(server.port)\r\nAccept: text/event-stream\r\n\r\n".utf8)
-        )
-        let (opened, _) = await connection.read(timeout: .seconds(10)) {
-            String(decoding: $0, as: UTF8.self).contains(#""token":""#)
+        // A loaded machine can miss a 2 s request deadline now and then: the connection is then
+        // closed before the stream; such an attempt is not what this test is about.
+        var opened: (connection: RawHTTP.Connection, token: String)?
+        for _ in 0..<5 where opened == nil {
+            let connection = try await RawHTTP.open(
+                "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:\(server.port)\r\n\r\n",
+                port: server.port
+            )
+            guard RawHTTP.status(connection.response) == 200 else {
+                connection.close()
+                continue
+            }
+            connection.sendRaw(
+                Array(
+                    "GET /events HTTP/1.1\r\nHost: 127.0.0.1:\(server.port)\r\nAccept: text/event-stream\r\n\r\n".utf8
+                )
+            )
+            let (bytes, _) = await connection.read(timeout: .seconds(10)) {
+                String(decoding: $0, as: UTF8.self).contains(#""token":""#)
+            }
+            let text = String(decoding: bytes, as: UTF8.self)
+            if text.hasPrefix("HTTP/1.1 200"), let token = text.firstMatch(of: /"token":"([0-9a-f]{32})"/) {
+                opened = (connection, String(token.1))
+            } else {
+                connection.close()
+            }
         }
-        let text = String(decoding: opened, as: UTF8.self)
-        #expect(text.hasPrefix("HTTP/1.1 200"))
-        let token = try #require(text.firstMatch(of: /"token":"([0-9a-f]{32})"/).map { String($0.1) })
-        try await Task.sleep(for: .seconds(2.5))  // past the idle timeout
+        let (connection, token) = try #require(opened, "no stream opened on a keep-alive connection in 5 tries")
+        defer { connection.close() }
+        try await Task.sleep(for: .seconds(3))  // past the idle timeout
         let posted = try await EventStreamClient.post(
             #"{"type":"ping","ref":"still"}"#,
             token: token,

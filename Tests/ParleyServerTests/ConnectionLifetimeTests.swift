@@ -81,9 +81,10 @@ final class ChannelWatch: Sendable {
         _ = await dropped.readAll(timeout: .milliseconds(300))
         dropped.close()
         let start = ContinuousClock.now
-        let leave = try await observer.next(ofType: "presence", timeout: .seconds(10))
+        let leave = try await observer.next(ofType: "presence", timeout: .seconds(25))
         #expect(leave.nick == "dropper" && leave.event == "leave")
-        #expect(ContinuousClock.now - start < .seconds(2), "noticed at the FIN, not at a ping 30 s later")
+        // Generous for a loaded machine, and still well before the first ping at 30 s.
+        #expect(ContinuousClock.now - start < .seconds(10), "noticed at the FIN, not at a ping 30 s later")
         await observer.close()
         try await watch.expectAllFreed(within: .seconds(3), "a client dropped its socket")
         try await server.stop()

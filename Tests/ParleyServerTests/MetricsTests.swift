@@ -3,19 +3,6 @@ import Testing
 
 /// `GET /metrics` in Prometheus text format, counting what happens.
 @Suite struct MetricsTests {
-    func metrics(_ server: TestServer) async throws -> [String: Double] {
-        let request = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:\(server.port)\r\nConnection: close\r\n\r\n"
-        let response = try await RawHTTP.exchange(request, port: server.port)
-        #expect(RawHTTP.status(response) == 200)
-        #expect(response.lowercased().contains("content-type: text/plain; version=0.0.4"))
-        var values: [String: Double] = [:]
-        for line in response.split(separator: "\n") where line.hasPrefix("parley_") {
-            let parts = line.split(separator: " ")
-            if parts.count == 2, let value = Double(parts[1]) { values[String(parts[0])] = value }
-        }
-        return values
-    }
-
     @Test func countsConnectionsMessagesDeliveriesAndReplays() async throws {
         try await TestServer.with { server async throws in
             let alice = try await server.member("r", nick: "alice")
@@ -26,7 +13,7 @@ import Testing
             for _ in 0..<3 { _ = try await bob.next(ofType: "message") }
             let late = try await server.member("r", nick: "late")  // replays 3
 
-            let values = try await metrics(server)
+            let values = try await server.metrics()
             #expect(values["parley_connections"] == 4)
             #expect(values["parley_rooms"] == 2)
             #expect(values["parley_room_members"] == 4)
@@ -41,7 +28,7 @@ import Testing
             #expect((100...2_000).contains(values["parley_recent_messages_bytes"] ?? 0))
             await late.close()
             try await Task.sleep(for: .milliseconds(200))
-            #expect(try await metrics(server)["parley_connections"] == 3)
+            #expect(try await server.metrics()["parley_connections"] == 3)
         }
     }
 }

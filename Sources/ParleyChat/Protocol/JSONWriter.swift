@@ -50,7 +50,7 @@ struct JSONWriter {
         if value < 0 { buffer.writeInteger(UInt8(ascii: "-")) }
         var magnitude = value.magnitude
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // room for 20 digits
-        let count = withUnsafeMutableBytes(of: &digits) { raw -> Int in
+        let start = withUnsafeMutableBytes(of: &digits) { raw -> Int in
             var end = 24
             repeat {
                 end -= 1
@@ -59,7 +59,9 @@ struct JSONWriter {
             } while magnitude > 0
             return end
         }
-        withUnsafeBytes(of: &digits) { raw in buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[count...])) }
+        withUnsafeBytes(of: &digits) { raw in
+            _ = buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[start...]))
+        }
     }
 
     mutating func field(_ key: StaticString, _ value: Bool) {

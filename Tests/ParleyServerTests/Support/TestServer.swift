@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import ParleyChat
 import ParleyServer
+import Testing
 
 /// A real Parley server on a free loopback port, with its database in a temporary folder.
 final class TestServer: Sendable {
@@ -129,6 +130,22 @@ final class TestServer: Sendable {
             try? FileManager.default.removeItem(at: server.directory)
             throw error
         }
+    }
+}
+
+extension TestServer {
+    /// The server's `GET /metrics`, as a map from sample name to value.
+    func metrics() async throws -> [String: Double] {
+        let request = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n"
+        let response = try await RawHTTP.exchange(request, port: port)
+        #expect(RawHTTP.status(response) == 200)
+        #expect(response.lowercased().contains("content-type: text/plain; version=0.0.4"))
+        var values: [String: Double] = [:]
+        for line in response.split(separator: "\n") where line.hasPrefix("parley_") {
+            let parts = line.split(separator: " ")
+            if parts.count == 2, let value = Double(parts[1]) { values[String(parts[0])] = value }
+        }
+        return values
     }
 }
 

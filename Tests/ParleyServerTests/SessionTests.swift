@@ -78,6 +78,35 @@ import Testing
         }
     }
 
+    /// The connection is cut while messages are on their way to it, some already written to its
+    /// socket and never read. Coming back with `since` and `resume` gives every message exactly
+    /// once, in order: what was read before the cut, then the backlog, then live ones.
+    @Test(arguments: Transport.allCases)
+    func aConnectionCutMidFloodResumesWithoutGapOrDuplicate(_ transport: Transport) async throws {
+        try await TestServer.with(chat: Self.chat(grace: .seconds(30))) { server async throws in
+            let sender = try await server.member("flood", nick: "sender", over: transport)
+            let phone = try await ChatClient.connect(server.url, transport: transport)
+            let token = try #require(try await phone.join("flood", nick: "phone").joined.session)
+            _ = try await sender.next(ofType: "presence")
+            let total: Int64 = 400
+            for index in 1...total { try sender.send(["type": "say", "room": "flood", "text": "m\(index)"]) }
+
+            var seen: [Int64] = []
+            while seen.count < 40 { seen.append(try #require(try await phone.next(ofType: "message").id)) }
+            // An event stream's TCP connection is dropped; a WebSocket closes without a leave,
+            // which the server treats the same way.
+            await phone.close()
+
+            let back = try await ChatClient.connect(server.url, transport: transport)
+            let (joined, backlog) = try await back.join("flood", nick: "phone", since: seen.last, resume: token)
+            #expect(joined.nick == "phone")
+            seen += (backlog.messages ?? []).compactMap(\.id)
+            while (seen.last ?? 0) < total { seen.append(try #require(try await back.next(ofType: "message").id)) }
+            #expect(seen == Array(1...total))
+            try await back.expectNoMessages(for: .milliseconds(300))
+        }
+    }
+
     @Test(arguments: Transport.allCases)
     func afterTheGracePeriodTheMemberLeavesAndTheNickIsFree(_ transport: Transport) async throws {
         // Short, but long enough for a loaded machine to resume within it.

@@ -9,27 +9,20 @@ import ParleyChat
 /// Like ``WebSocketConnection`` it keeps no task: events are written from the event loop,
 /// commands run in a task only while some wait, and keep-alive comments come from the sweep
 /// of the connection's event loop.
-final class EventStreamConnection: ChannelDuplexHandler, RemovableChannelHandler, SweptConnection {
+final class EventStreamConnection: ChannelDuplexHandler, RemovableChannelHandler, SweptConnection,
+    ChatLinkHandler
+{
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private struct Attachment {
-        let id: ConnectionID
-        let outgoing: Outbox.Drain
-        let token: String
-    }
-
     private let endpoint: WebSocketEndpoint
     private var context: ChannelHandlerContext?
-    private var attachment: Attachment?
+    private var link = ChatLink()
+    /// The stream's token in the endpoint's directory; set when the stream opens.
+    private var token = ""
     /// The client's address as the admission limits count it; set when the stream opens.
     private var address = ""
-    private var idleSession: ChatSession?
-    private var waitingCommands: [String] = []
-    private var waitingBytes = 0
-    private var runnerActive = false
-    private var channelClosed = false
     /// The response ended (a close event, or a refusal): nothing more is written.
     private var ended = false
     /// The `id` of the last event sent.
@@ -119,15 +112,14 @@ final class EventStreamConnection: ChannelDuplexHandler, RemovableChannelHandler
     /// gives the client its token, then whatever the chat sends.
     func attach(_ connection: ChatService.Connection, token: String, address: String) {
         self.address = address
-        let attachment = Attachment(id: connection.session.connectionID, outgoing: connection.outgoing, token: token)
-        guard !channelClosed, let context else {
+        self.token = token
+        guard let context, link.attach(connection, to: self, on: context.eventLoop) else {
             connection.outgoing.detach()
             let endpoint = self.endpoint
-            Task { await endpoint.disconnectStream(attachment.id, token: token, address: address) }
+            let id = connection.session.connectionID
+            Task { await endpoint.disconnectStream(id, token: token, address: address) }
             return
         }
-        self.attachment = attachment
-        idleSession = connection.session
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: "text/event-stream; charset=utf-8")
         headers.add(name: "cache-control", value: "no-store")
@@ -143,13 +135,10 @@ final class EventStreamConnection: ChannelDuplexHandler, RemovableChannelHandler
         first.writeString(#""}"#)
         writeEvents([first])
         context.flush()
-        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let eventLoop = context.eventLoop
-        connection.outgoing.push(
-            to: { eventLoop.execute { handler.value.writeOutbox() } },
-            end: { end in eventLoop.execute { handler.value.outboxEnded(end) } }
+        endpoint.logger.debug(
+            "Event stream opened",
+            metadata: ["parley.connection": "\(connection.session.connectionID)"]
         )
-        endpoint.logger.debug("Event stream opened", metadata: ["parley.connection": "\(attachment.id)"])
     }
 
     // MARK: Commands
@@ -157,10 +146,9 @@ final class EventStreamConnection: ChannelDuplexHandler, RemovableChannelHandler
     /// A command `POST`ed for this stream. Returns false, without queueing it, when the stream is
     /// gone or too many commands already wait (the client should retry shortly).
     func received(_ text: String) -> PostOutcome {
-        guard attachment != nil, !channelClosed, !ended else { return .gone }
-        guard waitingBytes + text.utf8.count <= WebSocketConnection.maxWaitingBytes else { return .busy }
-        waitingCommands.append(text)
-        waitingBytes += text.utf8.count
+        guard link.attachment != nil, !link.channelClosed, !ended else { return .gone }
+        guard link.waitingBytes + text.utf8.count <= ChatLink.maxWaitingBytes else { return .busy }
+        link.queue(text)
         startRunner()
         return .accepted
     }
@@ -168,73 +156,44 @@ final class EventStreamConnection: ChannelDuplexHandler, RemovableChannelHandler
     enum PostOutcome: Sendable { case accepted, busy, gone }
 
     private func startRunner() {
-        guard !runnerActive, !waitingCommands.isEmpty, let session = idleSession.take(), let context else {
-            return
-        }
-        runnerActive = true
+        guard let context, let (commands, session) = link.startRunner() else { return }
         let connection = NIOLoopBound(self, eventLoop: context.eventLoop)
-        CommandRunner.start(takeWaitingCommands(), session: session, on: context.eventLoop, endpoint: endpoint) {
+        CommandRunner.start(commands, session: session, on: context.eventLoop, endpoint: endpoint) {
             connection.value.nextCommands(after: $0)
         }
     }
 
     private func nextCommands(after session: ChatSession) -> NextCommands {
-        if channelClosed, let attachment {
-            runnerActive = false
-            waitingCommands = []
-            self.attachment = nil
+        let next = link.nextCommands(after: session, address: address)
+        if case .closed = next {
             let endpoint = self.endpoint
-            let address = self.address
-            Task { await endpoint.forgetStream(attachment.token) }
-            return .closed(attachment.id, address: address)
+            let token = self.token
+            Task { await endpoint.forgetStream(token) }
         }
-        guard !waitingCommands.isEmpty else {
-            runnerActive = false
-            idleSession = session
-            return .idle
-        }
-        return .commands(takeWaitingCommands())
-    }
-
-    private func takeWaitingCommands() -> [String] {
-        let commands = waitingCommands
-        waitingCommands = []
-        waitingBytes = 0
-        return commands
+        return next
     }
 
     private func connectionEnded() {
-        guard !channelClosed else { return }
-        channelClosed = true
-        waitingCommands = []
-        guard let attachment else { return }
-        attachment.outgoing.detach()
+        guard let attachment = link.channelEnded() else { return }
         endpoint.logger.debug("Event stream closed", metadata: ["parley.connection": "\(attachment.id)"])
-        guard !runnerActive else { return }  // the runner tells the chat once its command is done
-        self.attachment = nil
         let endpoint = self.endpoint
+        let token = self.token
         let address = self.address
-        Task { await endpoint.disconnectStream(attachment.id, token: attachment.token, address: address) }
+        Task { await endpoint.disconnectStream(attachment.id, token: token, address: address) }
     }
 
     // MARK: Writing
 
-    private func writeOutbox() {
-        guard let attachment else { return }
-        let outgoing = attachment.outgoing
-        var wrote = false
-        while let frames = outgoing.takeFrames() {
-            var payloadBytes = 0
-            for frame in frames { payloadBytes += frame.readableBytes }
-            guard context != nil, !ended else {
-                outgoing.wrote(payloadBytes)  // nobody will read them
-                continue
-            }
-            let bytes = payloadBytes
-            writeEvents(frames) { outgoing.wrote(bytes) }
-            wrote = true
-        }
-        if wrote { context?.flush() }
+    func writeOutbox() {
+        guard
+            link.drainOutbox(
+                discard: context == nil || ended,
+                write: { outgoing, frames, payloadBytes in
+                    writeEvents(frames) { outgoing.wrote(payloadBytes) }
+                }
+            )
+        else { return }
+        context?.flush()
     }
 
     /// Writes `events` as Server-Sent Events, each with the next `id`. A protocol event is one
@@ -261,14 +220,10 @@ final class EventStreamConnection: ChannelDuplexHandler, RemovableChannelHandler
         context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: promise)
     }
 
-    private func outboxEnded(_ end: Outbox.End) {
+    func outboxEnded(_ end: Outbox.End) {
         switch end {
-        case .close(let reason):
-            sendClose(reason)
-        case .overflow:
-            endpoint.logger.notice("Closing a slow consumer: more than its outbound limit is waiting for it")
-            endpoint.chat.metrics.slowConsumerClosed()
-            sendClose(.slowConsumer)
+        case .close(let reason): sendClose(reason)
+        case .overflow: sendClose(endpoint.slowConsumerClosing())
         }
     }
 
@@ -295,7 +250,7 @@ final class EventStreamConnection: ChannelDuplexHandler, RemovableChannelHandler
     /// Called by the event loop's sweep: a comment line keeps a quiet stream open through
     /// proxies that close idle responses, and a write to a vanished client fails and closes it.
     func sweep(now: NIODeadline) {
-        guard let context, attachment != nil, !ended, now - lastWrite >= endpoint.pingInterval else { return }
+        guard let context, link.attachment != nil, !ended, now - lastWrite >= endpoint.pingInterval else { return }
         lastWrite = now
         context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: ": keep-alive\n\n")))), promise: nil)
     }

@@ -10,7 +10,7 @@ import ParleyChat
 /// the sweep of the connection's event loop (``ConnectionSweeper``). An idle connection is this
 /// handler, its channel and its chat state: about 4 KB of RSS (docs/PERFORMANCE.md), where a task per
 /// connection kept 20-30 KB of task-allocator slabs alive.
-final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler, SweptConnection {
+final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler, SweptConnection, ChatLinkHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -21,12 +21,6 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler, 
         case chat(address: String)
         /// The conformance endpoint: every message back as it came.
         case echo
-    }
-
-    /// The chat's side of an attached connection.
-    private struct Attachment {
-        let id: ConnectionID
-        let outgoing: Outbox.Drain
     }
 
     /// What comes in next: frames, data frames ignored (a message rule was broken and the close
@@ -40,16 +34,9 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler, 
     private var parser: FrameParser
     private var assembler: MessageAssembler
     private var input = Input.frames
-    private var attachment: Attachment?
-    /// The command router while no task runs it.
-    private var idleSession: ChatSession?
-    /// Commands received and not yet handed to the runner.
-    private var waitingCommands: [String] = []
-    private var waitingBytes = 0
-    private var runnerActive = false
+    private var link = ChatLink()
     private var readPaused = false
     private var readPending = false
-    private var channelClosed = false
     private var closeSent = false
     /// When anything was last heard from the client.
     private var lastHeard = NIODeadline.now()
@@ -59,10 +46,6 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler, 
     private var closeDeadline: NIODeadline?
     /// The connection's place in its event loop's sweep.
     var sweepSlot = -1
-
-    /// Commands waiting beyond this many bytes stop reading from the socket until the runner
-    /// has caught up: a client cannot queue unbounded work.
-    static let maxWaitingBytes = 64 * 1024
 
     /// The client's address, as the admission limits count it (kept once, in ``role``).
     private var address: String {
@@ -173,9 +156,8 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler, 
             write(opcode: 0x1, payload: ByteBuffer(string: text))
             return
         }
-        waitingCommands.append(text)
-        waitingBytes += text.utf8.count
-        if waitingBytes > Self.maxWaitingBytes { readPaused = true }
+        link.queue(text)
+        if link.waitingBytes > ChatLink.maxWaitingBytes { readPaused = true }
         startRunner()
     }
 
@@ -185,7 +167,7 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler, 
     private func broke(_ violation: FrameViolation, canReadClose: Bool) {
         endpoint.logger.debug("Closing a connection that broke a frame rule: \(violation.reason)")
         let reason = CloseReason(code: violation.code, reason: violation.reason)
-        if let attachment {
+        if let attachment = link.attachment {
             attachment.outgoing.closeAfterReplies(reason)
         } else {
             sendClose(reason, thenDrop: !canReadClose)
@@ -223,43 +205,28 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler, 
     /// Hands the waiting commands to a task, unless one runs or the chat is not attached yet.
     /// The task lives until the commands run out: an idle connection holds none.
     private func startRunner() {
-        guard !runnerActive, !waitingCommands.isEmpty, let session = idleSession.take(), let context else {
-            return
-        }
-        runnerActive = true
+        guard let context, let (commands, session) = link.startRunner() else { return }
+        resumeReading()
         let connection = NIOLoopBound(self, eventLoop: context.eventLoop)
-        CommandRunner.start(takeWaitingCommands(), session: session, on: context.eventLoop, endpoint: endpoint) {
+        CommandRunner.start(commands, session: session, on: context.eventLoop, endpoint: endpoint) {
             connection.value.nextCommands(after: $0)
         }
     }
 
     private func nextCommands(after session: ChatSession) -> NextCommands {
-        if channelClosed, let attachment {
-            runnerActive = false
-            waitingCommands = []
-            self.attachment = nil
-            return .closed(attachment.id, address: address)
-        }
-        guard !waitingCommands.isEmpty else {
-            runnerActive = false
-            idleSession = session
-            return .idle
-        }
-        return .commands(takeWaitingCommands())
+        let next = link.nextCommands(after: session, address: address)
+        if case .commands = next { resumeReading() }
+        return next
     }
 
-    private func takeWaitingCommands() -> [String] {
-        let commands = waitingCommands
-        waitingCommands = []
-        waitingBytes = 0
-        if readPaused {
-            readPaused = false
-            if readPending, let context {
-                readPending = false
-                context.read()
-            }
+    /// Reads again once the runner has taken what paused reading.
+    private func resumeReading() {
+        guard readPaused else { return }
+        readPaused = false
+        if readPending, let context {
+            readPending = false
+            context.read()
         }
-        return commands
     }
 
     // MARK: Attaching to the chat
@@ -267,23 +234,18 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler, 
     /// Connects the upgraded connection to the chat (on the event loop, once the chat has
     /// registered it). A connection that closed meanwhile is handed straight back.
     func attach(_ connection: ChatService.Connection) {
-        let attachment = Attachment(id: connection.session.connectionID, outgoing: connection.outgoing)
-        let address = self.address
-        guard !channelClosed, let context else {
+        guard let context, link.attach(connection, to: self, on: context.eventLoop) else {
             connection.outgoing.detach()
             let endpoint = self.endpoint
-            Task { await endpoint.disconnect(attachment.id, address: address) }
+            let address = self.address
+            let id = connection.session.connectionID
+            Task { await endpoint.disconnect(id, address: address) }
             return
         }
-        self.attachment = attachment
-        idleSession = connection.session
-        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let eventLoop = context.eventLoop
-        connection.outgoing.push(
-            to: { eventLoop.execute { handler.value.writeOutbox() } },
-            end: { end in eventLoop.execute { handler.value.outboxEnded(end) } }
+        endpoint.logger.debug(
+            "WebSocket connection opened",
+            metadata: ["parley.connection": "\(connection.session.connectionID)"]
         )
-        endpoint.logger.debug("WebSocket connection opened", metadata: ["parley.connection": "\(attachment.id)"])
         startRunner()
     }
 
@@ -293,16 +255,8 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler, 
     }
 
     private func connectionEnded() {
-        guard !channelClosed else { return }
-        channelClosed = true
-        waitingCommands = []
-        guard let attachment else { return }
-        // The outbox may outlive the connection (a member held for a session's grace period);
-        // its pump holds this handler, so it goes now.
-        attachment.outgoing.detach()
+        guard let attachment = link.channelEnded() else { return }
         endpoint.logger.debug("WebSocket connection closed", metadata: ["parley.connection": "\(attachment.id)"])
-        guard !runnerActive else { return }  // the runner tells the chat once its command is done
-        self.attachment = nil
         let endpoint = self.endpoint
         let address = self.address
         Task { await endpoint.disconnect(attachment.id, address: address) }
@@ -311,36 +265,27 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler, 
     // MARK: Writing
 
     /// Writes everything the outbox holds, then flushes once.
-    private func writeOutbox() {
-        guard let attachment else { return }
-        let outgoing = attachment.outgoing
-        var wrote = false
-        while let frames = outgoing.takeFrames() {
-            var payloadBytes = 0
-            for frame in frames { payloadBytes += frame.readableBytes }
-            guard let context, !closeSent else {
-                outgoing.wrote(payloadBytes)  // nobody will read them
-                continue
-            }
-            var buffer = context.channel.allocator.buffer(capacity: payloadBytes + 10 * frames.count)
-            for frame in frames { Self.appendFrame(opcode: 0x1, payload: frame, to: &buffer) }
-            let promise = context.eventLoop.makePromise(of: Void.self)
-            let bytes = payloadBytes
-            promise.futureResult.whenComplete { _ in outgoing.wrote(bytes) }
-            context.write(wrapOutboundOut(buffer), promise: promise)
-            wrote = true
-        }
-        if wrote { context?.flush() }
+    func writeOutbox() {
+        guard
+            link.drainOutbox(
+                discard: context == nil || closeSent,
+                write: { outgoing, frames, payloadBytes in
+                    guard let context else { return }
+                    var buffer = context.channel.allocator.buffer(capacity: payloadBytes + 10 * frames.count)
+                    for frame in frames { Self.appendFrame(opcode: 0x1, payload: frame, to: &buffer) }
+                    let promise = context.eventLoop.makePromise(of: Void.self)
+                    promise.futureResult.whenComplete { _ in outgoing.wrote(payloadBytes) }
+                    context.write(wrapOutboundOut(buffer), promise: promise)
+                }
+            )
+        else { return }
+        context?.flush()
     }
 
-    private func outboxEnded(_ end: Outbox.End) {
+    func outboxEnded(_ end: Outbox.End) {
         switch end {
-        case .close(let reason):
-            sendClose(reason, thenDrop: input == .ignored)
-        case .overflow:
-            endpoint.logger.notice("Closing a slow consumer: more than its outbound limit is waiting for it")
-            endpoint.chat.metrics.slowConsumerClosed()
-            sendClose(.slowConsumer, thenDrop: input == .ignored)
+        case .close(let reason): sendClose(reason, thenDrop: input == .ignored)
+        case .overflow: sendClose(endpoint.slowConsumerClosing(), thenDrop: input == .ignored)
         }
     }
 

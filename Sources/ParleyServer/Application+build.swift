@@ -63,6 +63,7 @@ func buildApplication(
         pingInterval: TimeAmount(configuration.pingInterval),
         closeTimeout: .seconds(4),
         group: eventLoopGroup,
+        metrics: metrics,
         logger: logger
     )
     EventStreamRoutes(endpoint: webSocket).register(on: router)

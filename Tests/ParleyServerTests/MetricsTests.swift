@@ -31,4 +31,36 @@ import Testing
             #expect(try await server.metrics()["parley_connections"] == 3)
         }
     }
+
+    @Test func countsConnectionsAndCommandsPerTransport() async throws {
+        try await TestServer.with { server async throws in
+            let alice = try await server.member("r", nick: "alice", over: .webSocket)
+            let bob = try await server.member("r", nick: "bob", over: .eventStream)
+            let carol = try await server.member("r", nick: "carol", over: .eventStream)
+            try await bob.say(in: "r", ["one", "two"])
+            try bob.send(["type": "ping", "ref": "p"])
+            #expect(try await bob.next(ofType: "pong").ref == "p")
+
+            func perTransport(_ name: String) async throws -> (webSocket: Double?, eventStream: Double?) {
+                let values = try await server.metrics()
+                return (
+                    values[#"\#(name){transport="websocket"}"#],
+                    values[#"\#(name){transport="event_stream"}"#]
+                )
+            }
+            #expect(try await perTransport("parley_transport_connections") == (1, 2))
+            #expect(try await perTransport("parley_transport_connections_opened_total") == (1, 2))
+            // A join each; bob's two says and a ping.
+            #expect(try await perTransport("parley_transport_commands_total") == (1, 5))
+
+            await carol.close()
+            await alice.close()
+            #expect(
+                try await HistoryTests.eventually { try await perTransport("parley_transport_connections") == (0, 1) },
+                "closed connections are no longer counted"
+            )
+            #expect(try await perTransport("parley_transport_connections_opened_total") == (1, 2))
+            #expect(try await server.metrics()["parley_connections"] == 1)
+        }
+    }
 }

@@ -113,7 +113,9 @@ final class EventStreamConnection: ChannelDuplexHandler, RemovableChannelHandler
     func attach(_ connection: ChatService.Connection, token: String, address: String) {
         self.address = address
         self.token = token
-        guard let context, link.attach(connection, to: self, on: context.eventLoop) else {
+        guard let context,
+            link.attach(connection, to: self, on: context.eventLoop, counting: endpoint.eventStreamMetrics)
+        else {
             connection.outgoing.detach()
             let endpoint = self.endpoint
             let id = connection.session.connectionID
@@ -148,7 +150,7 @@ final class EventStreamConnection: ChannelDuplexHandler, RemovableChannelHandler
     func received(_ text: String) -> PostOutcome {
         guard link.attachment != nil, !link.channelClosed, !ended else { return .gone }
         guard link.waitingBytes + text.utf8.count <= ChatLink.maxWaitingBytes else { return .busy }
-        link.queue(text)
+        link.queue(text, counting: endpoint.eventStreamMetrics)
         startRunner()
         return .accepted
     }
@@ -174,7 +176,7 @@ final class EventStreamConnection: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     private func connectionEnded() {
-        guard let attachment = link.channelEnded() else { return }
+        guard let attachment = link.channelEnded(counting: endpoint.eventStreamMetrics) else { return }
         endpoint.logger.debug("Event stream closed", metadata: ["parley.connection": "\(attachment.id)"])
         let endpoint = self.endpoint
         let token = self.token

@@ -30,14 +30,17 @@ struct ChatLink {
     static let maxWaitingBytes = 64 * 1024
 
     /// Takes the chat's side of a newly admitted connection, whose outbox then pumps to
-    /// `handler`. Returns false when the channel closed meanwhile: the caller then hands the
-    /// connection back (detaches its outbox and tells the endpoint).
+    /// `handler`, counted in `metrics`. Returns false when the channel closed meanwhile: the
+    /// caller then hands the connection back (detaches its outbox and tells the endpoint).
     mutating func attach<Handler: ChatLinkHandler>(
         _ connection: ChatService.Connection,
         to handler: Handler,
-        on eventLoop: any EventLoop
+        on eventLoop: any EventLoop,
+        counting metrics: TransportMetrics
     ) -> Bool {
         guard !channelClosed else { return false }
+        metrics.connections.increment()
+        metrics.opened.increment()
         attachment = Attachment(id: connection.session.connectionID, outgoing: connection.outgoing)
         idleSession = connection.session
         let bound = NIOLoopBound(handler, eventLoop: eventLoop)
@@ -49,7 +52,8 @@ struct ChatLink {
     }
 
     /// Queues a received command for the runner.
-    mutating func queue(_ text: String) {
+    mutating func queue(_ text: String, counting metrics: TransportMetrics) {
+        metrics.commands.increment()
         waitingCommands.append(text)
         waitingBytes += text.utf8.count
     }
@@ -88,11 +92,12 @@ struct ChatLink {
 
     /// The channel closed. Returns the attachment when the chat should be told now; while a
     /// runner runs, it tells the chat once its command is done.
-    mutating func channelEnded() -> Attachment? {
+    mutating func channelEnded(counting metrics: TransportMetrics) -> Attachment? {
         guard !channelClosed else { return nil }
         channelClosed = true
         waitingCommands = []
         guard let attachment else { return nil }
+        metrics.connections.decrement()
         // The outbox may outlive the connection (a member held for a session's grace period);
         // its pump holds the handler, so it goes now.
         attachment.outgoing.detach()

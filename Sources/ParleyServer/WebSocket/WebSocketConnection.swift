@@ -156,7 +156,7 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler, 
             write(opcode: 0x1, payload: ByteBuffer(string: text))
             return
         }
-        link.queue(text)
+        link.queue(text, counting: endpoint.webSocketMetrics)
         if link.waitingBytes > ChatLink.maxWaitingBytes { readPaused = true }
         startRunner()
     }
@@ -234,7 +234,8 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler, 
     /// Connects the upgraded connection to the chat (on the event loop, once the chat has
     /// registered it). A connection that closed meanwhile is handed straight back.
     func attach(_ connection: ChatService.Connection) {
-        guard let context, link.attach(connection, to: self, on: context.eventLoop) else {
+        guard let context, link.attach(connection, to: self, on: context.eventLoop, counting: endpoint.webSocketMetrics)
+        else {
             connection.outgoing.detach()
             let endpoint = self.endpoint
             let address = self.address
@@ -255,7 +256,7 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler, 
     }
 
     private func connectionEnded() {
-        guard let attachment = link.channelEnded() else { return }
+        guard let attachment = link.channelEnded(counting: endpoint.webSocketMetrics) else { return }
         endpoint.logger.debug("WebSocket connection closed", metadata: ["parley.connection": "\(attachment.id)"])
         let endpoint = self.endpoint
         let address = self.address

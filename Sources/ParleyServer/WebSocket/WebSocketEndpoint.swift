@@ -2,6 +2,7 @@ import HTTPTypes
 import Logging
 import NIOCore
 import ParleyChat
+import Prometheus
 
 /// What the long-lived connections of one server (WebSockets and event streams) share: the chat,
 /// the admission limits, the frame limits and timers, the sweeps that run the timers, and the
@@ -18,6 +19,8 @@ final class WebSocketEndpoint: Sendable {
     let closeTimeout: TimeAmount
     let sweeper: ConnectionSweeper
     let streams = EventStreamDirectory()
+    let webSocketMetrics: TransportMetrics
+    let eventStreamMetrics: TransportMetrics
     let logger: Logger
 
     init(
@@ -27,6 +30,7 @@ final class WebSocketEndpoint: Sendable {
         pingInterval: TimeAmount,
         closeTimeout: TimeAmount,
         group: any EventLoopGroup,
+        metrics: PrometheusCollectorRegistry,
         logger: Logger
     ) {
         self.chat = chat
@@ -37,6 +41,8 @@ final class WebSocketEndpoint: Sendable {
         // A deadline is met within a quarter of the shortest timer, and at least every second.
         let tick = min(TimeAmount.seconds(1), .nanoseconds(min(pingInterval, closeTimeout).nanoseconds / 4))
         self.sweeper = ConnectionSweeper(group: group, tick: max(tick, .milliseconds(10)))
+        webSocketMetrics = TransportMetrics(transport: "websocket", registry: metrics)
+        eventStreamMetrics = TransportMetrics(transport: "event_stream", registry: metrics)
         self.logger = logger
     }
 

@@ -153,6 +153,61 @@ import Testing
         }
     }
 
+    /// The HTTP transport in a cluster. Behind nginx set up as docs/CLUSTER.md says, a client
+    /// on it chats with members on both nodes, every command posted through the balancer. A
+    /// command posted to a node that does not hold its stream is refused clearly and runs
+    /// nothing: why the balancer routes `/events` by client address.
+    @Test func theHTTPTransportWorksBehindTheDocumentedBalancerAndOnlyOnItsOwnNode() async throws {
+        try await Self.withCluster(nodes: ["a", "b"]) { cluster in
+            let proxy = try await NginxProxy(clusterOf: cluster.nodes.map(\.port))
+            defer { proxy.stop() }
+            let proxied = "ws://127.0.0.1:\(proxy.port)/ws"
+            // Who speaks: one client on the HTTP transport through the balancer, one on each
+            // node. Who listens (a speaker's own reads skip to its acks): the same three again.
+            let speakers = [
+                try await ChatClient.connect(proxied, transport: .eventStream),
+                try await ChatClient.connect(cluster.nodes[0].webSocketURL),
+                try await ChatClient.connect(cluster.nodes[1].webSocketURL),
+            ]
+            let listeners = [
+                try await ChatClient.connect(proxied, transport: .eventStream),
+                try await ChatClient.connect(cluster.nodes[0].webSocketURL),
+                try await ChatClient.connect(cluster.nodes[1].webSocketURL),
+            ]
+            for (index, client) in (speakers + listeners).enumerated() {
+                try await client.join("general", nick: "member\(index)")
+            }
+            var expected: [String] = []
+            for round in 1...5 {
+                for (index, speaker) in speakers.enumerated() {
+                    try await speaker.say(in: "general", ["\(index) says \(round)"])
+                    expected.append("\(index) says \(round)")
+                }
+            }
+            for listener in listeners {
+                #expect(try await Self.messages(expected.count, of: listener).map(\.text) == expected)
+            }
+
+            let (connection, token) = try await EventStreamTests.openStream(port: cluster.nodes[0].port)
+            defer { connection.close() }
+            let stream = try #require(token)
+            func postJoin(to node: ServerProcess) async throws -> String {
+                try await EventStreamClient.post(
+                    #"{"type":"join","room":"general","nick":"mallory","ref":"j"}"#,
+                    token: stream,
+                    host: "127.0.0.1",
+                    port: node.port
+                )
+            }
+            let elsewhere = try await postJoin(to: cluster.nodes[1])
+            #expect(RawHTTP.status(elsewhere) == 404)
+            #expect(try JSONValue.parse(EventStreamTests.body(elsewhere))["code"] == .string("unknown_stream"))
+            try await listeners[1].expectSilence(for: .milliseconds(500))  // nobody joined
+            #expect(RawHTTP.status(try await postJoin(to: cluster.nodes[0])) == 202)
+            #expect(try await listeners[2].next(ofType: "presence").nick == "mallory")
+        }
+    }
+
     @Test func aMidRetriedOnAnotherNodeIsAcknowledgedWithTheFirstIDAndStoredOnce() async throws {
         try await Self.withCluster(nodes: ["a", "b"]) { cluster in
             let (a, b) = (cluster.nodes[0], cluster.nodes[1])

@@ -9,21 +9,52 @@ final class NginxProxy: Sendable {
     let directory: URL
     private let process: Process
 
-    /// The `location` block that docs/DEPLOY.md gives operators, with Parley's port.
-    static func documentedLocations(upstreamPort: Int) throws -> String {
+    /// The nginx block that follows `marker` in `document` (under docs/).
+    static func documentedBlock(_ marker: String, in document: String) throws -> String {
         let docs = URL(fileURLWithPath: TestServer.webRoot).deletingLastPathComponent()
-            .appendingPathComponent("docs/DEPLOY.md")
+            .appendingPathComponent("docs/\(document)")
         let text = try String(contentsOf: docs, encoding: .utf8)
-        guard let marker = text.range(of: "<!-- parley-nginx-locations -->"),
-            let open = text.range(of: "```nginx\n", range: marker.upperBound..<text.endIndex),
+        guard let found = text.range(of: "<!-- \(marker) -->"),
+            let open = text.range(of: "```nginx\n", range: found.upperBound..<text.endIndex),
             let close = text.range(of: "```", range: open.upperBound..<text.endIndex)
-        else { throw TestFailure("docs/DEPLOY.md has no marked nginx location block") }
-        let block = String(text[open.upperBound..<close.lowerBound])
-        guard block.contains("127.0.0.1:8080") else { throw TestFailure("the documented block names no upstream") }
-        return block.replacingOccurrences(of: "127.0.0.1:8080", with: "127.0.0.1:\(upstreamPort)")
+        else { throw TestFailure("docs/\(document) has no nginx block marked \(marker)") }
+        return String(text[open.upperBound..<close.lowerBound])
     }
 
-    init(upstreamPort: Int) async throws {
+    /// The `location` block of docs/DEPLOY.md, passing to `upstream` and answering `path`.
+    static func documentedLocations(proxyingTo upstream: String, at path: String = "/") throws -> String {
+        let block = try documentedBlock("parley-nginx-locations", in: "DEPLOY.md")
+        guard block.contains("http://127.0.0.1:8080;"), block.hasPrefix("location / {") else {
+            throw TestFailure("the documented block names no upstream")
+        }
+        return "location \(path) {"
+            + block.dropFirst("location / {".count)
+            .replacingOccurrences(of: "http://127.0.0.1:8080;", with: "http://\(upstream);")
+    }
+
+    /// nginx in front of a cluster as docs/CLUSTER.md says: its two upstreams over `nodePorts`,
+    /// DEPLOY.md's locations for `/` on any node and for `/events` by client address.
+    convenience init(clusterOf nodePorts: [Int]) async throws {
+        var upstreams = try Self.documentedBlock("parley-nginx-cluster-upstreams", in: "CLUSTER.md")
+        let documented = ["10.0.0.1:8080", "10.0.0.2:8080"]
+        guard nodePorts.count == documented.count, documented.allSatisfy(upstreams.contains) else {
+            throw TestFailure("docs/CLUSTER.md's upstreams name other nodes than the test's")
+        }
+        for (address, port) in zip(documented, nodePorts) {
+            upstreams = upstreams.replacingOccurrences(of: address, with: "127.0.0.1:\(port)")
+        }
+        try await self.init(
+            upstreams: upstreams,
+            locations: Self.documentedLocations(proxyingTo: "parley")
+                + Self.documentedLocations(proxyingTo: "parley_by_client", at: "/events")
+        )
+    }
+
+    convenience init(upstreamPort: Int) async throws {
+        try await self.init(upstreams: "", locations: Self.documentedLocations(proxyingTo: "127.0.0.1:\(upstreamPort)"))
+    }
+
+    init(upstreams: String, locations: String) async throws {
         let executable = ["/usr/sbin/nginx", "/usr/bin/nginx"].first {
             FileManager.default.isExecutableFile(atPath: $0)
         }
@@ -48,9 +79,10 @@ final class NginxProxy: Sendable {
                     default upgrade;
                     ''      close;
                 }
+                \(upstreams)
                 server {
                     listen 127.0.0.1:\(port);
-                    \(try Self.documentedLocations(upstreamPort: upstreamPort))
+                    \(locations)
                 }
             }
             """

@@ -3,31 +3,45 @@ import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
 
-/// One WebSocket connection of the load generator: text frames go out through ``send(_:)``,
-/// every text frame received is handed to the `onText` closure, in order, on the connection's
-/// event loop.
+/// One client of the load generator: commands go out through ``send(_:)``, every event
+/// received is handed to the `onText` closure, in order, on the connection's event loop. Over a
+/// WebSocket by default, or over the HTTP transport (``BenchEventStream``).
 ///
 /// It is a NIO channel handler and nothing else (no task, no stream per connection), so that the
 /// generator costs less per message than the server it measures: a send made while handling a
 /// received frame (the next message after an ack) is written without a flush of its own and
 /// flushed once at the end of the read.
 final class BenchClient: Sendable {
-    private let channel: any Channel
-    private let handler: NIOLoopBound<BenchFrameHandler>
-
-    private init(channel: any Channel, handler: NIOLoopBound<BenchFrameHandler>) {
-        self.channel = channel
-        self.handler = handler
+    private enum Link {
+        case webSocket(any Channel, NIOLoopBound<BenchFrameHandler>)
+        case eventStream(BenchEventStream)
     }
 
-    /// Opens a connection; returns once the WebSocket handshake is done. `onPolicyClose` is
-    /// called if the server closes the connection with 1008 (its limits, not a failure).
+    private let link: Link
+
+    private init(_ link: Link) {
+        self.link = link
+    }
+
+    /// Opens a connection; returns once the WebSocket handshake is done, or the event stream
+    /// has given its token. `onPolicyClose` is called if the server closes the connection with
+    /// 1008 (its limits, not a failure).
     static func connect(
         _ url: String,
+        over transport: BenchTransport = .webSocket,
         onPolicyClose: @escaping @Sendable () -> Void = {},
         onText: @escaping @Sendable (String) -> Void
     ) async throws -> BenchClient {
         guard let target = WebSocketURL(url) else { throw BenchError("not a ws:// URL: \(url)") }
+        if transport == .eventStream {
+            let stream = try await BenchEventStream.connect(
+                host: target.host,
+                port: target.port,
+                onPolicyClose: onPolicyClose,
+                onText: onText
+            )
+            return BenchClient(.eventStream(stream))
+        }
         let upgrade: EventLoopFuture<UpgradeOutcome> = try await ClientBootstrap(
             group: MultiThreadedEventLoopGroup.singleton
         )
@@ -72,26 +86,34 @@ final class BenchClient: Sendable {
         }
         switch try await upgrade.get() {
         case .upgraded(let channel, let handler):
-            return BenchClient(channel: channel, handler: handler)
+            return BenchClient(.webSocket(channel, handler))
         case .refused:
             throw BenchError("the server at \(url) refused the WebSocket upgrade")
         }
     }
 
     func send(_ text: String) {
-        if handler.eventLoop.inEventLoop {
-            handler.value.send(text)
-        } else {
-            let handler = self.handler
-            handler.eventLoop.execute { handler.value.send(text) }
+        switch link {
+        case .webSocket(_, let handler):
+            if handler.eventLoop.inEventLoop {
+                handler.value.send(text)
+            } else {
+                handler.eventLoop.execute { handler.value.send(text) }
+            }
+        case .eventStream(let stream):
+            stream.send(text)
         }
     }
 
-    /// Closes the connection (normal closure) and waits until it is gone.
+    /// Closes the connection (a WebSocket with a normal closure) and waits until it is gone.
     func close() async {
-        let handler = self.handler
-        handler.eventLoop.execute { handler.value.close() }
-        try? await channel.closeFuture.get()
+        switch link {
+        case .webSocket(let channel, let handler):
+            handler.eventLoop.execute { handler.value.close() }
+            try? await channel.closeFuture.get()
+        case .eventStream(let stream):
+            await stream.close()
+        }
     }
 }
 

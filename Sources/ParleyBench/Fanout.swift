@@ -24,6 +24,8 @@ public struct FanoutBench: Sendable {
         public var drain: Duration = .seconds(5)
         public var serverPID: Int32?
         public var roomPrefix = BenchNames.defaultRoomPrefix
+        /// The transport every client speaks.
+        public var transport = BenchTransport.webSocket
 
         public init(url: String) { self.urls = [url] }
         public init(urls: [String]) { self.urls = urls }
@@ -87,6 +89,7 @@ public struct FanoutBench: Sendable {
                 )
                 let client = try await BenchClient.connect(
                     options.urls[node],
+                    over: options.transport,
                     onPolicyClose: { policyCloses.add(1, ordering: .relaxed) },
                     onText: { member.receive($0) }
                 )

@@ -111,8 +111,13 @@ struct BenchFanout: AsyncParsableCommand {
     @Option(help: "Bytes of message text.") var size = 64
     @Option(help: "Seconds measured.") var duration = 10.0
     @Option(help: "Seconds of sending before the measurement.") var warmup = 2.0
+    @Option(help: "The clients' transport: websocket, or events (the HTTP transport).")
+    var transport = BenchTransport.webSocket.rawValue
 
     func validate() throws {
+        guard BenchTransport(rawValue: transport) != nil else {
+            throw ValidationError("--transport is websocket or events")
+        }
         guard rooms >= 1, clients >= 1, (0...clients).contains(senders), senders >= 1 else {
             throw ValidationError("need --rooms >= 1 and 1 <= --senders <= --clients")
         }
@@ -134,6 +139,7 @@ struct BenchFanout: AsyncParsableCommand {
         options.warmup = .milliseconds(Int64(warmup * 1000))
         options.serverPID = common.serverPID
         options.roomPrefix = common.roomPrefix
+        options.transport = BenchTransport(rawValue: transport) ?? .webSocket
         let report = try await FanoutBench(options).run(progress: common.progress)
         var crossNode: [(String, String)] = []
         if let latency = report.crossNodeLatency {
@@ -141,7 +147,8 @@ struct BenchFanout: AsyncParsableCommand {
         }
         let shape: (String, String) = (
             "shape",
-            "\(rooms) room(s) x \(clients) clients, \(senders) sender(s) each, "
+            "\(rooms) room(s) x \(clients) \(options.transport == .eventStream ? "event-stream " : "")clients, "
+                + "\(senders) sender(s) each, "
                 + (rate > 0 ? "\(rate) msg/s per sender" : "window \(window)")
         )
         let rates: [(String, String)] = [

@@ -20,9 +20,12 @@ import Testing
         return options
     }
 
-    @Test func aFanoutAgainstParleyLosesAndDoublesNothing() async throws {
+    @Test(arguments: BenchTransport.allCases)
+    func aFanoutAgainstParleyLosesAndDoublesNothing(_ transport: BenchTransport) async throws {
         try await TestServer.with { server async throws in
-            let report = try await FanoutBench(Self.shortRun(server.url)).run()
+            var options = Self.shortRun(server.url)
+            options.transport = transport
+            let report = try await FanoutBench(options).run()
             #expect(report.received > 0)
             #expect(report.received == report.expected)
             #expect(report.lost == 0)

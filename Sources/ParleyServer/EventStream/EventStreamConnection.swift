@@ -214,12 +214,14 @@ final class EventStreamConnection: ChannelDuplexHandler, RemovableChannelHandler
             buffer.writeStaticString("\n\n")
         }
         lastWrite = .now()
-        let promise: EventLoopPromise<Void>? = written.map { written in
-            let promise = context.eventLoop.makePromise(of: Void.self)
-            promise.futureResult.whenComplete { _ in written() }
-            return promise
-        }
-        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: promise)
+        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        guard let written else { return }
+        // Told when the events are out through an empty write after them (writes complete in
+        // order): NIO's chunked encoder passes an empty part on as it is, where a promise on the
+        // chunk itself would cost three more promises and their cascade on every delivery.
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        promise.futureResult.whenComplete { _ in written() }
+        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer()))), promise: promise)
     }
 
     func outboxEnded(_ end: Outbox.End) {

@@ -131,7 +131,8 @@ public struct FanoutBench: Sendable {
         }
         let drainEnd = monotonicNanoseconds() + options.drain.nanoseconds
         while monotonicNanoseconds() < drainEnd {
-            if senders.allSatisfy({ $0.inFlight == 0 }), members.reduce(0, { $0 + $1.receivedCount }) >= expected() {
+            // Distinct deliveries: a message that came twice must not stand in for one still on its way.
+            if senders.allSatisfy({ $0.inFlight == 0 }), members.reduce(0, { $0 + $1.distinctCount }) >= expected() {
                 break
             }
             try await Task.sleep(for: .milliseconds(50))
@@ -255,6 +256,7 @@ final class Member: Sendable {
     }
 
     var receivedCount: Int { state.withLock { $0.received } }
+    var distinctCount: Int { state.withLock { $0.received - $0.duplicated } }
     var sentCount: Int { state.withLock { $0.nextSequence } }
     var sentInWindow: Int { state.withLock { $0.sentInWindow } }
     var inFlight: Int { state.withLock { $0.inFlight } }

@@ -179,6 +179,11 @@ final class FaultyChatServer: Sendable {
         var members: [String: [(UUID, WebSocketOutboundWriter)]] = [:]
         var nextID = 0
         var deliveriesToFirst = 0
+        /// The newest message to the last member of the first room, not written yet: it goes out
+        /// before the next one, or on its own after ``lateBy``. So the run's very last delivery
+        /// comes late, as on a loaded server, and the bench must wait for it.
+        var late: (id: Int, frame: String, outbound: WebSocketOutboundWriter)?
+        static let lateBy = Duration.milliseconds(600)
 
         init(fault: Fault) { self.fault = fault }
 
@@ -188,8 +193,10 @@ final class FaultyChatServer: Sendable {
 
         func broadcast(_ room: String, text: String) async throws -> Int {
             nextID += 1
-            let frame = #"{"type":"message","room":"\#(room)","id":\#(nextID),"text":"\#(text)"}"#
-            for (index, (_, outbound)) in (members[room] ?? []).enumerated() {
+            let id = nextID
+            let frame = #"{"type":"message","room":"\#(room)","id":\#(id),"text":"\#(text)"}"#
+            let roomMembers = members[room] ?? []
+            for (index, (_, outbound)) in roomMembers.enumerated() {
                 var copies = 1
                 if index == 0 && room.hasSuffix("r0") {
                     deliveriesToFirst += 1
@@ -197,9 +204,25 @@ final class FaultyChatServer: Sendable {
                     // run may carry only a few messages per room.
                     if deliveriesToFirst == 3 { copies = fault == .drop ? 0 : 2 }
                 }
+                if index == roomMembers.count - 1 && room.hasSuffix("r0") {
+                    let earlier = late
+                    late = (id, frame, outbound)
+                    if let earlier { try await earlier.outbound.write(.text(earlier.frame)) }
+                    Task {
+                        try await Task.sleep(for: Self.lateBy)
+                        try await self.writeLate(id)
+                    }
+                    continue
+                }
                 for _ in 0..<copies { try await outbound.write(.text(frame)) }
             }
-            return nextID
+            return id
+        }
+
+        private func writeLate(_ id: Int) async throws {
+            guard let late, late.id == id else { return }
+            self.late = nil
+            try await late.outbound.write(.text(late.frame))
         }
     }
 }

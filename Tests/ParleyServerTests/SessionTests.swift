@@ -48,8 +48,10 @@ import Testing
 
     @Test(arguments: Transport.allCases)
     func aDropWithinTheGracePeriodIsInvisibleToOthers(_ transport: Transport) async throws {
-        // Long enough for the steps below on a loaded machine; the sleep below waits it out.
-        try await TestServer.with(chat: Self.chat(grace: .seconds(8))) { server async throws in
+        // Longer than the steps below take on a loaded machine: when CI starts every suite at
+        // once, they have taken more than 8 s. The sleep below waits it out.
+        let grace = Duration.seconds(60)
+        try await TestServer.with(chat: Self.chat(grace: grace)) { server async throws in
             let bob = try await server.member("lobby", nick: "bob", over: transport)
             let phone = try await ChatClient.connect(server.url, transport: transport)
             let token = try #require(try await phone.join("lobby", nick: "alice").joined.session)
@@ -58,6 +60,7 @@ import Testing
             let lastSeen = try #require(try await phone.next(ofType: "message").id)
 
             await phone.close()  // signal lost
+            let lostAt = ContinuousClock.now
             try await bob.say(in: "lobby", ["while away 1", "while away 2"])
             let impostor = try await ChatClient.connect(server.url, transport: transport)
             try impostor.send(["type": "join", "room": "lobby", "nick": "alice", "ref": "i"])
@@ -71,7 +74,8 @@ import Testing
             #expect(joined.members == ["alice", "bob", "eve"])
             #expect(backlog.messages?.map(\.text) == ["while away 1", "while away 2"])
             try await bob.expectSilence(for: .milliseconds(500))
-            try await Task.sleep(for: .seconds(8))  // past the first grace period: nothing fires
+            #expect(ContinuousClock.now < lostAt + grace, "the steps took longer than the grace period")
+            try await Task.sleep(until: lostAt + grace + .seconds(1))  // past the first grace period: nothing fires
             try await bob.expectSilence(for: .milliseconds(300))
             try await bob.say(in: "lobby", ["live"])
             #expect(try await back.next(ofType: "message").text == "live")
@@ -109,8 +113,9 @@ import Testing
 
     @Test(arguments: Transport.allCases)
     func afterTheGracePeriodTheMemberLeavesAndTheNickIsFree(_ transport: Transport) async throws {
-        // Short, but long enough for a loaded machine to resume within it.
-        try await TestServer.with(chat: Self.chat(grace: .seconds(3))) { server async throws in
+        // Short, but long enough for a loaded machine to resume within it (3 s was not always).
+        let grace = Duration.seconds(10)
+        try await TestServer.with(chat: Self.chat(grace: grace)) { server async throws in
             let bob = try await server.member("lobby", nick: "bob", over: transport)
             try await bob.join("side")
             let phone = try await ChatClient.connect(server.url, transport: transport)
@@ -124,12 +129,12 @@ import Testing
             let back = try await ChatClient.connect(server.url, transport: transport)
             try await back.join("lobby", resume: token)
             try await bob.expectSilence(for: .milliseconds(200))
-            let left = try await bob.next(ofType: "presence", timeout: .seconds(10))
+            let left = try await bob.next(ofType: "presence", timeout: grace + .seconds(10))
             #expect(left == Event(type: "presence", room: "side", nick: "alice", event: "leave"))
 
             // Gone for longer than the grace period: left everywhere, nick free, token stale.
             await back.close()
-            let gone = try await bob.next(ofType: "presence", timeout: .seconds(10))
+            let gone = try await bob.next(ofType: "presence", timeout: grace + .seconds(10))
             #expect(gone == Event(type: "presence", room: "lobby", nick: "alice", event: "leave"))
             let late = try await ChatClient.connect(server.url, transport: transport)
             try late.send(["type": "join", "room": "lobby", "resume": token, "ref": "r"])

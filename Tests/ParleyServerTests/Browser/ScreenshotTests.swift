@@ -31,6 +31,11 @@ import Testing
                 try await page.type("design", into: "#join-room")
                 try await page.pressEnter()
                 try await page.waitUntil("location.hash === '#design'", "design")
+                // The hash changes before the join is done; a message said before it would be in
+                // the room's history, which counts no mention. Maya sees ana arrive once it is done.
+                while try await maya.next(ofType: "presence", timeout: .seconds(15))
+                    != Event(type: "presence", room: "design", nick: "ana", event: "join")
+                {}
                 try await page.evaluate("document.querySelector('.room-tab[data-room=general]').click()")
                 try await maya.say(in: "design", ["ana: the new icons are in the shared folder"])
                 try await page.waitUntil("document.querySelector('.room-tab[data-room=design] .mention-count')", "@")

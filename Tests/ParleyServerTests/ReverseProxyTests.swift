@@ -204,9 +204,9 @@ final class NginxProxy: Sendable {
             #expect(try await alice.next(ofType: "presence").nick == "bob")
             for round in 1...3 {
                 try await bob.say(in: "proxied", ["from bob \(round)"])
-                #expect(try await alice.next(ofType: "message", timeout: .seconds(2)).text == "from bob \(round)")
+                #expect(try await alice.next(ofType: "message", timeout: .seconds(5)).text == "from bob \(round)")
                 try await alice.say(in: "proxied", ["from alice \(round)"])
-                #expect(try await bob.next(ofType: "message", timeout: .seconds(2)).text == "from alice \(round)")
+                #expect(try await bob.next(ofType: "message", timeout: .seconds(5)).text == "from alice \(round)")
             }
             try alice.send(["type": "leave", "room": "proxied", "ref": "bye"])
             #expect(try await alice.next(ofType: "left").ref == "bye")
